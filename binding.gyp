@@ -1,0 +1,28 @@
+{
+  "targets": [
+    {
+      "target_name": "accept_workbench",
+      "sources": ["native/src/addon.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "defines!": [],
+      "conditions": [
+        ["OS=='win'", {
+          "sources": [],
+          "libraries": ["-lws2_32"]
+        }, {
+          "sources": ["native/src/posix/posix_acceptor.cc"]
+        }],
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "MACOSX_DEPLOYMENT_TARGET": "10.15",
+            "OTHER_CPLUSPLUS_FLAGS": ["-O2"]
+          }
+        }]
+      ]
+    }
+  ]
+}

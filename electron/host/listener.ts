@@ -1,0 +1,355 @@
+// A listener as the workbench runs it: the native acceptor, the condition script that decides its
+// offers, a person's pending decisions, and the session recorder. Plain Node; the CLI, the host
+// process and the tests all drive this class.
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  CF_ACCEPT, CF_DEFER, CF_REJECT, DECIDER_CODES, createNativeListener,
+  type NativeDecision, type NativeEvent, type NativeListener, type NativeOffer, type NativeSockaddr,
+} from '../../native/index';
+import type { Sandbox, ConditionScript, ScriptCallResult } from './script/sandbox';
+import type { SessionRecorder } from './session/recorder';
+import type { DecisionEvent, HandlerEvent, RecordedListenerOptions, RecordedSockaddr, VerdictCounts } from './session/events';
+import type { ConditionRequest, Decider, Discipline, FinalVerdict, HandlerKind, Verdict } from './types';
+
+export interface ListenerOptions {
+  address: string;
+  port: number;
+  backlog: number;
+  discipline: Discipline;
+  handler: HandlerKind;
+  fallback: Verdict;
+  /** Per-call time budget of the condition script. */
+  budgetMs: number;
+  deferTimeoutMs: number;
+  reofferMs: number;
+  deferAcceptS: number;
+  fastOpen: boolean;
+  callbackData: number;
+  /** Script memory limit, bytes. */
+  memoryLimit: number;
+}
+
+export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
+  address: '127.0.0.1',
+  port: 0,
+  backlog: 128,
+  discipline: 'winsock',
+  handler: 'echo',
+  fallback: 'reject',
+  budgetMs: 20,
+  deferTimeoutMs: 30_000,
+  reofferMs: 5,
+  deferAcceptS: 0,
+  fastOpen: false,
+  callbackData: 0,
+  memoryLimit: 32 * 1024 * 1024,
+};
+
+/**
+ * The native side waits this much longer than the script's own budget before it gives the
+ * default verdict: the script is stopped by its interrupt budget; this margin covers a host JS
+ * thread that is busy elsewhere (garbage collection, a large write).
+ */
+export const NATIVE_BUDGET_MARGIN_MS = 250;
+
+export interface FinalDecision {
+  id: number;
+  listener: number;
+  caller: { address: string; port: number };
+  verdict: FinalVerdict;
+  attempts: number;
+  latencyUs: number;
+  by: Decider | 'system';
+  result: string;
+}
+
+export interface ScriptVersion {
+  version: number;
+  hash: string;
+  filename: string;
+  source: string;
+}
+
+export interface PersonDecision {
+  verdict: Verdict;
+  calleeData?: Uint8Array;
+  group?: number;
+}
+
+export interface ListenerSummary {
+  counts: VerdictCounts;
+  total: number;
+  offers: number;
+  roundTripUs: { p50: number | null; p99: number | null; samples: number };
+}
+
+const VERDICT_CODES: Record<Verdict, number> = { accept: CF_ACCEPT, reject: CF_REJECT, defer: CF_DEFER };
+const CODE_VERDICTS: Verdict[] = ['accept', 'reject', 'defer'];
+
+function recordedSockaddr(a: NativeSockaddr): RecordedSockaddr {
+  return { family: a.family, address: a.address, port: a.port, raw: a.raw.toString('base64') };
+}
+
+/**
+ * Events: 'decision' (FinalDecision), 'offer' (id, attempt, verdict, by), 'log' ({id, message}),
+ * 'script-error' ({id, code, message, line?, column?}), 'handler' (HandlerEvent fields), 'accept-error' ({code, message}: the OS refused an accept).
+ */
+export class WorkbenchListener extends EventEmitter {
+  readonly id: number;
+  readonly options: ListenerOptions;
+  private native: NativeListener | null = null;
+  private script: ConditionScript | null = null;
+  private scriptVersion: ScriptVersion | null = null;
+  private versions = 0;
+  private readonly personDecisions = new Map<number, PersonDecision>();
+  /** Requests the script handed to a person ("ask"), not yet decided. */
+  private readonly awaitingPerson = new Set<number>();
+  private readonly counts: VerdictCounts = { accept: 0, reject: 0, expire: 0, withdraw: 0, error: 0 };
+  private offers = 0;
+  private stopped = false;
+  private finalSummary: ListenerSummary | null = null;
+
+  constructor(
+    id: number,
+    options: Partial<ListenerOptions>,
+    private readonly sandbox: Sandbox,
+    private recorder: SessionRecorder | null = null,
+  ) {
+    super();
+    this.id = id;
+    this.options = { ...DEFAULT_LISTENER_OPTIONS, ...options };
+  }
+
+  get address(): string { return this.native?.address ?? this.options.address; }
+  get port(): number { return this.native?.port ?? this.options.port; }
+  get backend(): 'posix' | 'winsock' { return this.native?.backend ?? (process.platform === 'win32' ? 'winsock' : 'posix'); }
+  get currentScript(): ScriptVersion | null { return this.scriptVersion; }
+  get pendingForPerson(): number[] { return [...this.awaitingPerson]; }
+
+  /** Records this listener into `recorder` from now on (attach before start() to get everything). */
+  attachRecorder(recorder: SessionRecorder | null): void {
+    this.recorder = recorder;
+  }
+
+  /**
+   * Compiles and swaps in a condition script atomically. A script that does not compile throws
+   * (ScriptCompileError with line and column) and the running one stays.
+   */
+  setScript(source: string, filename: string): ScriptVersion {
+    const compiled = this.sandbox.compile(source, filename, { memoryLimit: this.options.memoryLimit, budgetMs: this.options.budgetMs });
+    const previous = this.script;
+    this.script = compiled;
+    this.versions += 1;
+    this.scriptVersion = {
+      version: this.versions,
+      hash: createHash('sha256').update(source).digest('hex'),
+      filename,
+      source,
+    };
+    previous?.dispose();
+    // Before start() the script is recorded with the listener, after it.
+    if (this.native) this.recorder?.record({ type: 'script', listener: this.id, ...this.scriptVersion });
+    // A new script gets its chance at every deferred request straight away.
+    this.native?.wake();
+    return this.scriptVersion;
+  }
+
+  /** Binds and starts accepting. Throws with `code` (e.g. EADDRINUSE) when the socket cannot be had. */
+  start(): void {
+    if (this.native) throw new Error('listener already started');
+    const o = this.options;
+    this.native = createNativeListener({
+      address: o.address,
+      port: o.port,
+      backlog: o.backlog,
+      discipline: o.discipline,
+      handler: o.handler,
+      deferAcceptS: o.deferAcceptS,
+      fastOpen: o.fastOpen,
+      deferTimeoutMs: o.deferTimeoutMs,
+      reofferMs: o.reofferMs,
+      budgetMs: o.budgetMs + NATIVE_BUDGET_MARGIN_MS,
+      defaultVerdict: VERDICT_CODES[o.fallback],
+      callbackData: o.callbackData,
+    });
+    const recordedOptions: RecordedListenerOptions = {
+      bind: o.address, port: o.port, backlog: o.backlog, discipline: o.discipline, handler: o.handler,
+      fallback: o.fallback, budgetMs: o.budgetMs, deferTimeoutMs: o.deferTimeoutMs, reofferMs: o.reofferMs,
+      deferAcceptS: o.deferAcceptS, fastOpen: o.fastOpen,
+    };
+    this.recorder?.record({ type: 'listener', listener: this.id, address: this.native.address, port: this.native.port, options: recordedOptions });
+    if (this.scriptVersion) this.recorder?.record({ type: 'script', listener: this.id, ...this.scriptVersion });
+    this.native.start((offer) => this.onOffer(offer), (events) => this.onEvents(events));
+  }
+
+  /**
+   * A person's verdict for a request. Applied on that request's next offer, which happens at once.
+   * Throws for a request that is not pending (unknown or already final).
+   */
+  decide(requestId: number, decision: PersonDecision): void {
+    if (!this.native || this.stopped) throw new Error('listener is not running');
+    this.personDecisions.set(requestId, decision);
+    this.native.wake(requestId);
+  }
+
+  queueDepths(): { kernel: number | null; held: number; deferred: number } {
+    return this.native ? this.native.queueDepths() : { kernel: null, held: 0, deferred: 0 };
+  }
+
+  /** Stops accepting; every pending request reaches a final state before this returns. */
+  stop(): ListenerSummary {
+    if (this.finalSummary) return this.finalSummary;
+    this.stopped = true;
+    const rt = this.native?.roundTrip();
+    this.native?.stop();
+    this.script?.dispose();
+    this.script = null;
+    const total = Object.values(this.counts).reduce((a, b) => a + b, 0);
+    this.finalSummary = {
+      counts: { ...this.counts },
+      total,
+      offers: this.offers,
+      roundTripUs: { p50: rt?.p50Us ?? null, p99: rt?.p99Us ?? null, samples: rt?.samples ?? 0 },
+    };
+    return this.finalSummary;
+  }
+
+  summary(): ListenerSummary {
+    if (this.finalSummary) return this.finalSummary;
+    const rt = this.native?.roundTrip();
+    return {
+      counts: { ...this.counts },
+      total: Object.values(this.counts).reduce((a, b) => a + b, 0),
+      offers: this.offers,
+      roundTripUs: { p50: rt?.p50Us ?? null, p99: rt?.p99Us ?? null, samples: rt?.samples ?? 0 },
+    };
+  }
+
+  // ---- accept path -------------------------------------------------------------------------
+
+  private onOffer(offer: NativeOffer): NativeDecision {
+    this.offers += 1;
+    const person = this.personDecisions.get(offer.id);
+    if (person) {
+      this.personDecisions.delete(offer.id);
+      this.awaitingPerson.delete(offer.id);
+      const decision = this.toNative(person.verdict, 'person', false, person.calleeData, person.group);
+      this.recordOffer(offer, person.verdict, 'person', 0, undefined, person.calleeData, person.group);
+      return decision;
+    }
+    if (!this.script) {
+      // No condition script: the built-in condition accepts every request.
+      this.recordOffer(offer, 'accept', 'script', 0);
+      return CF_ACCEPT;
+    }
+    const req: ConditionRequest = {
+      id: offer.id,
+      caller: offer.caller,
+      callee: offer.callee,
+      callerData: offer.callerData,
+      callerDataSource: offer.callerDataSource,
+      sqos: offer.sqos,
+      gqos: null,
+      attempt: offer.attempt,
+      queue: offer.queue,
+      listener: { id: this.id, address: this.address, port: this.port, discipline: this.options.discipline },
+      callbackData: offer.callbackData,
+    };
+    const result = this.script.run(req, { budgetMs: this.options.budgetMs, fallback: this.options.fallback });
+    for (const message of result.logs) {
+      this.emit('log', { id: offer.id, message });
+      this.recorder?.record({ type: 'log', listener: this.id, id: offer.id, message });
+    }
+    if (result.error) {
+      const e = { id: offer.id, ...result.error };
+      this.emit('script-error', e);
+      this.recorder?.record({ type: 'error', listener: this.id, ...e });
+    }
+    if (result.ask) this.awaitingPerson.add(offer.id);
+    this.recordOffer(offer, result.verdict, result.by, result.conditionUs, result, result.calleeData, result.group);
+    return this.toNative(result.verdict, result.by, result.ask, result.calleeData, result.group);
+  }
+
+  private toNative(verdict: Verdict, by: Decider, park: boolean, calleeData?: Uint8Array, group?: number): NativeDecision {
+    const d: { verdict: number; by: number; park: boolean; calleeData?: Uint8Array; group?: number } = {
+      verdict: VERDICT_CODES[verdict], by: DECIDER_CODES[by], park,
+    };
+    if (calleeData) d.calleeData = calleeData;
+    if (group !== undefined) d.group = group;
+    return d;
+  }
+
+  private recordOffer(
+    offer: NativeOffer, verdict: Verdict, by: Decider, conditionUs: number,
+    result?: ScriptCallResult, calleeData?: Uint8Array, group?: number,
+  ): void {
+    this.emit('offer', { id: offer.id, attempt: offer.attempt, verdict, by, ask: result?.ask ?? false });
+    if (!this.recorder) return;
+    this.recorder.record({
+      type: 'offer',
+      listener: this.id,
+      id: offer.id,
+      attempt: offer.attempt,
+      caller: recordedSockaddr(offer.caller),
+      callee: recordedSockaddr(offer.callee),
+      callerData: offer.callerData.toString('base64'),
+      callerDataSource: offer.callerDataSource,
+      sqos: offer.sqos,
+      gqos: null,
+      verdict,
+      ...(result?.ask ? { ask: true } : {}),
+      by,
+      conditionUs: Math.round(conditionUs),
+      result: verdict === 'accept' ? 'OK' : verdict === 'reject' ? 'WSAECONNREFUSED' : 'WSATRY_AGAIN',
+      scriptVersion: this.scriptVersion?.version ?? null,
+      ...(calleeData ? { calleeData: Buffer.from(calleeData).toString('base64') } : {}),
+      ...(group !== undefined ? { group } : {}),
+      ...(result?.error ? { error: result.error } : {}),
+    });
+  }
+
+  private onEvents(events: NativeEvent[]): void {
+    for (const e of events) {
+      switch (e.type) {
+        case 'decision': {
+          this.counts[e.verdict] += 1;
+          this.personDecisions.delete(e.id);
+          this.awaitingPerson.delete(e.id);
+          const d: FinalDecision = {
+            id: e.id, listener: this.id, caller: { address: e.callerAddress, port: e.callerPort },
+            verdict: e.verdict, attempts: e.attempts, latencyUs: e.latencyUs, by: e.by, result: e.result,
+          };
+          const rec: Omit<DecisionEvent, 't'> = { type: 'decision', ...d };
+          this.recorder?.record(rec);
+          this.emit('decision', d);
+          break;
+        }
+        case 'handler': {
+          const h: Omit<HandlerEvent, 't'> = {
+            type: 'handler', listener: this.id, id: e.id, handler: this.options.handler,
+            event: e.event, bytesIn: e.bytesIn, bytesOut: e.bytesOut,
+          };
+          this.recorder?.record(h);
+          this.emit('handler', h);
+          break;
+        }
+        case 'default-verdict': {
+          // JS did not answer within the native budget: the native side applied the fallback.
+          const verdict = CODE_VERDICTS[e.verdict] ?? 'reject';
+          this.emit('offer', { id: e.id, attempt: e.attempt, verdict, by: 'default', ask: false });
+          this.recorder?.record({
+            type: 'error', listener: this.id, id: e.id, code: 'budget',
+            message: `no verdict within ${this.options.budgetMs + NATIVE_BUDGET_MARGIN_MS} ms; applied ${verdict}`,
+          });
+          break;
+        }
+        case 'error': {
+          this.recorder?.record({ type: 'error', listener: this.id, code: e.result, message: e.message });
+          this.emit('accept-error', { code: e.result, message: e.message });
+          break;
+        }
+      }
+    }
+  }
+}

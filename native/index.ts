@@ -1,0 +1,114 @@
+// TypeScript face of the native acceptor addon (native/src). One class per listening socket; the
+// backend (POSIX emulation or Winsock) is chosen when the addon is built for the platform.
+import * as path from 'node:path';
+import type { CallerDataSource, Decider, Discipline, FinalVerdict, HandlerKind, Qos } from '../electron/host/types';
+
+export const CF_ACCEPT = 0;
+export const CF_REJECT = 1;
+export const CF_DEFER = 2;
+
+/** Decider codes the native side understands, in the order of its enum. */
+export const DECIDER_CODES: Record<Decider | 'system', number> = {
+  script: 0, fallback: 1, person: 2, default: 3, system: 4,
+};
+
+export interface NativeListenerOptions {
+  address: string;
+  port: number;
+  backlog?: number;
+  discipline?: Discipline;
+  handler?: HandlerKind;
+  deferAcceptS?: number;
+  fastOpen?: boolean;
+  deferTimeoutMs?: number;
+  reofferMs?: number;
+  /** How long the accept thread waits for JS to answer an offer before applying defaultVerdict. */
+  budgetMs?: number;
+  defaultVerdict?: number;
+  callbackData?: number;
+  /** Size of the caller address buffer: smaller than the caller's sockaddr gives WSAEFAULT. */
+  addrlen?: number;
+  maxCallerData?: number;
+  /** No accept thread: offers happen only through call(), on the JS thread. */
+  manual?: boolean;
+}
+
+export interface NativeSockaddr {
+  family: 'ipv4' | 'ipv6';
+  address: string;
+  port: number;
+  raw: Buffer;
+}
+
+export interface NativeOffer {
+  id: number;
+  attempt: number;
+  caller: NativeSockaddr;
+  callee: NativeSockaddr;
+  callerData: Buffer;
+  callerDataSource: CallerDataSource;
+  sqos: Qos | null;
+  gqos: null;
+  queue: { kernel: number | null; held: number; deferred: number };
+  callbackData: number;
+}
+
+/** What an offer callback returns: a CF_* number, or an object with details. */
+export type NativeDecision =
+  | number
+  | { verdict: number; by?: number; park?: boolean; calleeData?: Uint8Array; group?: number };
+
+export type NativeEvent =
+  | {
+      type: 'decision'; id: number; verdict: FinalVerdict; attempts: number; by: Decider | 'system';
+      result: string; code: number; latencyUs: number; callerAddress: string; callerPort: number; message?: string;
+    }
+  | { type: 'handler'; id: number; event: 'close' | 'reset' | 'local-close'; bytesIn: number; bytesOut: number }
+  | { type: 'default-verdict'; id: number; attempt: number; verdict: number }
+  | { type: 'error'; id: number; result: string; code: number; message: string };
+
+export interface CallResult {
+  result: string;
+  code: number;
+  id: number;
+  attempt: number;
+}
+
+export interface NativeListener {
+  readonly address: string;
+  readonly port: number;
+  readonly backend: 'posix' | 'winsock';
+  start(onOffer: (offer: NativeOffer) => NativeDecision, onEvents: (events: NativeEvent[]) => void): void;
+  call(options: { addrlen?: number }, condition?: (offer: NativeOffer) => NativeDecision): CallResult;
+  wake(id?: number): void;
+  queueDepths(): { kernel: number | null; held: number; deferred: number };
+  roundTrip(): { samples: number; p50Us: number | null; p99Us: number | null; maxUs: number | null };
+  stop(): void;
+}
+
+interface Addon {
+  Listener: new (options: NativeListenerOptions) => NativeListener;
+  wsaCodes: Record<string, number>;
+}
+
+let addon: Addon | undefined;
+
+export function loadAddon(): Addon {
+  if (!addon) {
+    // Source (ts via vitest) lives in native/, compiled output in dist/native/: find the package root.
+    const here = __dirname;
+    const root = path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '../..') : path.resolve(here, '..');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const load = require('node-gyp-build') as (dir: string) => Addon;
+    addon = load(root);
+  }
+  return addon;
+}
+
+export function createNativeListener(options: NativeListenerOptions): NativeListener {
+  return new (loadAddon().Listener)(options);
+}
+
+export function wsaCodes(): Record<string, number> {
+  return loadAddon().wsaCodes;
+}

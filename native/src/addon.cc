@@ -1,0 +1,523 @@
+// Node-API face of the acceptor. Each listener owns one accept thread (in the backend); an offer
+// crosses to JS through a ThreadSafeFunction blocking call, and the accept thread waits for the
+// verdict at most `budgetMs`, then applies the listener's default verdict. Events (final
+// decisions, handler events) are batched: one queued JS call drains everything produced since.
+#include <napi.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "acceptor.h"
+
+namespace aw {
+
+const char* WsaName(int code) {
+  switch (code) {
+    case WSA_OK: return "OK";
+    case WSAEACCES_: return "WSAEACCES";
+    case WSAEFAULT_: return "WSAEFAULT";
+    case WSAEINVAL_: return "WSAEINVAL";
+    case WSAEMFILE_: return "WSAEMFILE";
+    case WSAEWOULDBLOCK_: return "WSAEWOULDBLOCK";
+    case WSAENOTSOCK_: return "WSAENOTSOCK";
+    case WSAEOPNOTSUPP_: return "WSAEOPNOTSUPP";
+    case WSAENETDOWN_: return "WSAENETDOWN";
+    case WSAECONNRESET_: return "WSAECONNRESET";
+    case WSAENOBUFS_: return "WSAENOBUFS";
+    case WSAECONNREFUSED_: return "WSAECONNREFUSED";
+    case WSANOTINITIALISED_: return "WSANOTINITIALISED";
+    case WSATRY_AGAIN_: return "WSATRY_AGAIN";
+    default: return "WSA_UNKNOWN";
+  }
+}
+
+namespace {
+
+const char* kFinalNames[] = {"accept", "reject", "expire", "withdraw", "error"};
+const char* kDeciderNames[] = {"script", "fallback", "person", "default", "system"};
+const char* kSourceNames[] = {"none", "syn", "peek"};
+const char* kHandlerEventNames[] = {"close", "reset", "local-close"};
+const char* kFlowFieldNames[] = {"tokenRate", "tokenBucketSize", "peakBandwidth", "latency",
+                                 "delayVariation", "serviceType", "maxSduSize", "minimumPolicedSize"};
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+Napi::Value SockaddrToJs(Napi::Env env, const Sockaddr& a) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", a.v6 ? "ipv6" : "ipv4");
+  o.Set("address", a.address);
+  o.Set("port", a.port);
+  o.Set("raw", Napi::Buffer<uint8_t>::Copy(env, a.raw, a.rawLen));
+  return o;
+}
+
+Napi::Value FlowspecToJs(Napi::Env env, const Flowspec& f) {
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Object derived = Napi::Object::New(env);
+  for (int i = 0; i < 8; i++) {
+    o.Set(kFlowFieldNames[i], Napi::Number::New(env, f.f[i]));
+    if (f.source[i]) derived.Set(kFlowFieldNames[i], f.source[i]);
+  }
+  o.Set("derived", derived);
+  return o;
+}
+
+Napi::Object OfferToJs(Napi::Env env, const Offer& offer) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", Napi::Number::New(env, static_cast<double>(offer.id)));
+  o.Set("attempt", offer.attempt);
+  o.Set("caller", SockaddrToJs(env, offer.caller));
+  o.Set("callee", SockaddrToJs(env, offer.callee));
+  o.Set("callerData", Napi::Buffer<uint8_t>::Copy(env, offer.callerData.data(), offer.callerData.size()));
+  o.Set("callerDataSource", kSourceNames[offer.dataSource]);
+  if (offer.hasQos) {
+    Napi::Object q = Napi::Object::New(env);
+    q.Set("sending", FlowspecToJs(env, offer.sending));
+    q.Set("receiving", FlowspecToJs(env, offer.receiving));
+    q.Set("providerSpecific", "");
+    o.Set("sqos", q);
+  } else {
+    o.Set("sqos", env.Null());
+  }
+  o.Set("gqos", env.Null());
+  Napi::Object queue = Napi::Object::New(env);
+  queue.Set("kernel", offer.kernelDepth < 0 ? env.Null() : Napi::Number::New(env, double(offer.kernelDepth)));
+  queue.Set("held", offer.held);
+  queue.Set("deferred", offer.deferred);
+  o.Set("queue", queue);
+  o.Set("callbackData", Napi::Number::New(env, offer.callbackData));
+  return o;
+}
+
+// Accepts a number (the verdict) or {verdict, by?, park?, calleeData?, group?}.
+// Anything unreadable becomes an invalid verdict, which the backend turns into WSAEINVAL.
+Decision DecisionFromJs(Napi::Value v) {
+  Decision d;
+  d.code = -1;
+  if (v.IsNumber()) {
+    double n = v.As<Napi::Number>().DoubleValue();
+    d.code = (n == static_cast<int>(n)) ? static_cast<int>(n) : -1;
+    return d;
+  }
+  if (!v.IsObject()) return d;
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value verdict = o.Get("verdict");
+  if (verdict.IsNumber()) {
+    double n = verdict.As<Napi::Number>().DoubleValue();
+    d.code = (n == static_cast<int>(n)) ? static_cast<int>(n) : -1;
+  }
+  Napi::Value by = o.Get("by");
+  if (by.IsNumber()) d.by = std::clamp(by.As<Napi::Number>().Int32Value(), 0, 4);
+  Napi::Value park = o.Get("park");
+  d.park = park.IsBoolean() && park.As<Napi::Boolean>().Value();
+  Napi::Value callee = o.Get("calleeData");
+  if (callee.IsTypedArray()) {
+    auto arr = callee.As<Napi::Uint8Array>();
+    d.calleeData.assign(arr.Data(), arr.Data() + arr.ByteLength());
+  }
+  Napi::Value group = o.Get("group");
+  if (group.IsNumber()) {
+    d.hasGroup = true;
+    d.group = group.As<Napi::Number>().Uint32Value();
+  }
+  return d;
+}
+
+Napi::Object EventToJs(Napi::Env env, const Event& e) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", Napi::Number::New(env, static_cast<double>(e.id)));
+  switch (e.kind) {
+    case EV_DECISION:
+      o.Set("type", "decision");
+      o.Set("verdict", kFinalNames[e.finalState]);
+      o.Set("attempts", e.attempts);
+      o.Set("by", kDeciderNames[e.by]);
+      o.Set("result", WsaName(e.wsa));
+      o.Set("code", e.wsa);
+      o.Set("latencyUs", Napi::Number::New(env, static_cast<double>(e.latencyUs)));
+      o.Set("callerAddress", e.callerAddress);
+      o.Set("callerPort", e.callerPort);
+      if (!e.message.empty()) o.Set("message", e.message);
+      break;
+    case EV_HANDLER:
+      o.Set("type", "handler");
+      o.Set("event", kHandlerEventNames[e.handlerEvent]);
+      o.Set("bytesIn", Napi::Number::New(env, static_cast<double>(e.bytesIn)));
+      o.Set("bytesOut", Napi::Number::New(env, static_cast<double>(e.bytesOut)));
+      break;
+    case EV_DEFAULT_VERDICT:
+      o.Set("type", "default-verdict");
+      o.Set("attempt", e.attempts);
+      o.Set("verdict", e.verdict);
+      break;
+    default:
+      o.Set("type", "error");
+      o.Set("result", WsaName(e.wsa));
+      o.Set("code", e.wsa);
+      o.Set("message", e.message);
+  }
+  return o;
+}
+
+// One offer waiting for JS. Shared by the accept thread and the JS callback: whichever of
+// "JS answered" and "budget ran out" happens first wins.
+struct Slot {
+  Offer offer;
+  Decision decision;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  bool abandoned = false;
+};
+
+class Listener : public Napi::ObjectWrap<Listener> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Listener", {
+      InstanceMethod("start", &Listener::Start),
+      InstanceMethod("call", &Listener::Call),
+      InstanceMethod("wake", &Listener::Wake),
+      InstanceMethod("queueDepths", &Listener::QueueDepths),
+      InstanceMethod("roundTrip", &Listener::RoundTrip),
+      InstanceMethod("stop", &Listener::Stop),
+      InstanceAccessor("address", &Listener::Address, nullptr),
+      InstanceAccessor("port", &Listener::Port, nullptr),
+      InstanceAccessor("backend", &Listener::BackendName, nullptr),
+    });
+  }
+
+  // new Listener(options)
+  explicit Listener(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Listener>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) {
+      Napi::TypeError::New(env, "options object expected").ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto str = [&](const char* k, const std::string& dflt) {
+      Napi::Value v = o.Get(k);
+      return v.IsString() ? v.As<Napi::String>().Utf8Value() : dflt;
+    };
+    auto num = [&](const char* k, double dflt) {
+      Napi::Value v = o.Get(k);
+      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+    };
+    auto flag = [&](const char* k, bool dflt) {
+      Napi::Value v = o.Get(k);
+      return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
+    };
+    opt_.bindAddress = str("address", "127.0.0.1");
+    opt_.port = static_cast<int>(num("port", 0));
+    opt_.backlog = static_cast<int>(num("backlog", 128));
+    std::string discipline = str("discipline", "winsock");
+    if (discipline == "winsock") opt_.discipline = Discipline::Winsock;
+    else if (discipline == "held") opt_.discipline = Discipline::Held;
+    else { Throw(env, "discipline must be winsock or held"); return; }
+    std::string handler = str("handler", "echo");
+    if (handler == "echo") opt_.handler = HandlerKind::Echo;
+    else if (handler == "hold") opt_.handler = HandlerKind::Hold;
+    else if (handler == "close") opt_.handler = HandlerKind::Close;
+    else if (handler == "discard") opt_.handler = HandlerKind::Discard;
+    else { Throw(env, "handler must be echo, hold, close or discard"); return; }
+    opt_.deferAcceptS = static_cast<int>(num("deferAcceptS", 0));
+    opt_.fastOpen = flag("fastOpen", false);
+    opt_.deferTimeoutMs = static_cast<int64_t>(num("deferTimeoutMs", 30000));
+    opt_.reofferMs = static_cast<int64_t>(num("reofferMs", 5));
+    opt_.budgetMs = static_cast<int64_t>(num("budgetMs", 250));
+    opt_.defaultVerdict = static_cast<int>(num("defaultVerdict", CF_REJECT));
+    opt_.callbackData = static_cast<uint32_t>(num("callbackData", 0));
+    opt_.addrlen = static_cast<int>(num("addrlen", 128));
+    opt_.maxCallerData = static_cast<size_t>(num("maxCallerData", 1024));
+    opt_.threaded = !flag("manual", false);
+
+    acceptor_ = CreateAcceptor();
+    std::string error, code;
+    if (!acceptor_->Open(opt_, &error, &code)) {
+      Napi::Error err = Napi::Error::New(env, error);
+      err.Set("code", code);
+      err.ThrowAsJavaScriptException();
+      acceptor_.reset();
+    }
+  }
+
+  ~Listener() override {
+    StopInternal();
+  }
+
+ private:
+  void Throw(Napi::Env env, const char* message) {
+    Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  }
+
+  // start(onOffer(offer) -> decision, onEvents(events[]))
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!acceptor_ || started_) {
+      Throw(env, started_ ? "listener already started" : "listener is not open");
+      return env.Undefined();
+    }
+    if (!info[0].IsFunction() || !info[1].IsFunction()) {
+      Throw(env, "start(onOffer, onEvents) expects two functions");
+      return env.Undefined();
+    }
+    started_ = true;
+    onOffer_ = Napi::Persistent(info[0].As<Napi::Function>());
+    onEvents_ = Napi::Persistent(info[1].As<Napi::Function>());
+    eventsTsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "aw-events", 0, 1);
+    if (opt_.threaded) {
+      offerTsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "aw-offer", 0, 1);
+    }
+    acceptor_->Start(
+        [this](const Offer& offer) { return AskJs(offer); },
+        [this](Event&& e) { QueueEvent(std::move(e)); });
+    return env.Undefined();
+  }
+
+  // Called on the accept thread.
+  Decision AskJs(const Offer& offer) {
+    auto slot = std::make_shared<Slot>();
+    slot->offer = offer;
+    int64_t t0 = NowNs();
+    auto* ref = new std::shared_ptr<Slot>(slot);
+    napi_status st = offerTsfn_.BlockingCall(ref, [](Napi::Env env, Napi::Function fn, std::shared_ptr<Slot>* data) {
+      std::shared_ptr<Slot> s = *data;
+      delete data;
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        if (s->abandoned || env == nullptr) return;
+      }
+      Decision d;
+      Napi::Value r = fn.Call({OfferToJs(env, s->offer)});
+      if (env.IsExceptionPending()) {
+        env.GetAndClearPendingException();
+        d.code = -1;
+      } else {
+        d = DecisionFromJs(r);
+      }
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->decision = std::move(d);
+      s->done = true;
+      s->cv.notify_one();
+    });
+    if (st != napi_ok) {
+      delete ref;
+      Decision d;
+      d.code = CF_DEFER;  // shutting down: the request is expired by Stop()
+      d.by = BY_SYSTEM;
+      return d;
+    }
+    std::unique_lock<std::mutex> lock(slot->mu);
+    bool answered = slot->cv.wait_for(lock, std::chrono::milliseconds(opt_.budgetMs), [&] {
+      return slot->done || stopping_.load();
+    });
+    if (answered && slot->done) {
+      RecordRoundTrip(NowNs() - t0);
+      return slot->decision;
+    }
+    slot->abandoned = true;
+    lock.unlock();
+    Decision d;
+    if (stopping_) {
+      d.code = CF_DEFER;
+      d.by = BY_SYSTEM;
+      return d;
+    }
+    d.code = opt_.defaultVerdict;
+    d.by = BY_DEFAULT;
+    Event e;
+    e.kind = EV_DEFAULT_VERDICT;
+    e.id = offer.id;
+    e.attempts = offer.attempt;
+    e.verdict = d.code;
+    QueueEvent(std::move(e));
+    return d;
+  }
+
+  void RecordRoundTrip(int64_t ns) {
+    std::lock_guard<std::mutex> lock(statsMu_);
+    if (roundTrips_.size() < kMaxSamples) roundTrips_.push_back(static_cast<uint32_t>(std::min<int64_t>(ns, UINT32_MAX)));
+    else roundTrips_[roundTripCount_ % kMaxSamples] = static_cast<uint32_t>(std::min<int64_t>(ns, UINT32_MAX));
+    roundTripCount_++;
+  }
+
+  void QueueEvent(Event&& e) {
+    bool schedule;
+    {
+      std::lock_guard<std::mutex> lock(eventsMu_);
+      events_.push_back(std::move(e));
+      schedule = !eventsScheduled_;
+      eventsScheduled_ = true;
+    }
+    if (schedule && eventsTsfn_) {
+      if (eventsTsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function fn) { DeliverEvents(env, fn); }) != napi_ok) {
+        std::lock_guard<std::mutex> lock(eventsMu_);
+        eventsScheduled_ = false;
+      }
+    }
+  }
+
+  void DeliverEvents(Napi::Env env, Napi::Function fn) {
+    if (env == nullptr) return;
+    std::vector<Event> batch;
+    {
+      std::lock_guard<std::mutex> lock(eventsMu_);
+      batch.swap(events_);
+      eventsScheduled_ = false;
+    }
+    if (batch.empty()) return;
+    Napi::HandleScope scope(env);
+    Napi::Array arr = Napi::Array::New(env, batch.size());
+    for (size_t i = 0; i < batch.size(); i++) arr.Set(static_cast<uint32_t>(i), EventToJs(env, batch[i]));
+    fn.Call({arr});
+    if (env.IsExceptionPending()) {
+      // Let the host's uncaught-exception handling see it: an event consumer bug is not ours to hide.
+      return;
+    }
+  }
+
+  // call({addrlen}, condition) -> {result, code, id, attempt}: one non-blocking WSAAccept call
+  // on the JS thread (only for listeners created with manual: true).
+  Napi::Value Call(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!acceptor_ || !started_ || opt_.threaded) {
+      Throw(env, "call() needs a started listener created with manual: true");
+      return env.Undefined();
+    }
+    CallOptions co;
+    if (info[0].IsObject()) {
+      Napi::Value a = info[0].As<Napi::Object>().Get("addrlen");
+      if (a.IsNumber()) co.addrlen = a.As<Napi::Number>().Int32Value();
+    }
+    Napi::Function fn = info[1].IsFunction() ? info[1].As<Napi::Function>() : onOffer_.Value();
+    bool threw = false;
+    CallResult r = acceptor_->Call(co, [&](const Offer& offer) {
+      Decision d;
+      Napi::Value v = fn.Call({OfferToJs(env, offer)});
+      if (env.IsExceptionPending()) {
+        threw = true;
+        d.code = -1;
+        return d;
+      }
+      return DecisionFromJs(v);
+    });
+    if (threw) return env.Undefined();  // rethrows the pending exception
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("result", WsaName(r.wsa));
+    o.Set("code", r.wsa);
+    o.Set("id", Napi::Number::New(env, static_cast<double>(r.id)));
+    o.Set("attempt", r.attempt);
+    return o;
+  }
+
+  Napi::Value Wake(const Napi::CallbackInfo& info) {
+    if (acceptor_) {
+      uint64_t id = info[0].IsNumber() ? static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()) : 0;
+      acceptor_->Wake(id);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value QueueDepths(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Depths d;
+    if (acceptor_) d = acceptor_->QueueDepths();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("kernel", d.kernel < 0 ? env.Null() : Napi::Number::New(env, double(d.kernel)));
+    o.Set("held", d.held);
+    o.Set("deferred", d.deferred);
+    return o;
+  }
+
+  // roundTrip() -> {samples, p50Us, p99Us, maxUs}: native → JS → native, as the accept thread saw it.
+  Napi::Value RoundTrip(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<uint32_t> copy;
+    {
+      std::lock_guard<std::mutex> lock(statsMu_);
+      copy = roundTrips_;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("samples", Napi::Number::New(env, static_cast<double>(roundTripCount_)));
+    if (copy.empty()) {
+      o.Set("p50Us", env.Null());
+      o.Set("p99Us", env.Null());
+      o.Set("maxUs", env.Null());
+      return o;
+    }
+    std::sort(copy.begin(), copy.end());
+    auto pct = [&](double p) { return copy[std::min(copy.size() - 1, static_cast<size_t>(p * copy.size()))] / 1000.0; };
+    o.Set("p50Us", pct(0.50));
+    o.Set("p99Us", pct(0.99));
+    o.Set("maxUs", copy.back() / 1000.0);
+    return o;
+  }
+
+  // stop(): ends the threads, finalizes every pending request and delivers the last events
+  // synchronously, so a caller can write its summary right after.
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    StopInternal();
+    if (!onEvents_.IsEmpty()) {
+      DeliverEvents(env, onEvents_.Value());
+    }
+    return env.Undefined();
+  }
+
+  void StopInternal() {
+    if (stoppedInternal_) return;
+    stoppedInternal_ = true;
+    stopping_ = true;
+    if (acceptor_) acceptor_->Stop();
+    if (offerTsfn_) offerTsfn_.Release();
+    if (eventsTsfn_) eventsTsfn_.Release();
+  }
+
+  Napi::Value Address(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), acceptor_ ? acceptor_->LocalAddress() : opt_.bindAddress);
+  }
+  Napi::Value Port(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), acceptor_ ? acceptor_->LocalPort() : opt_.port);
+  }
+  Napi::Value BackendName(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), acceptor_ ? acceptor_->Backend() : "none");
+  }
+
+  static constexpr size_t kMaxSamples = 1 << 18;
+  Options opt_;
+  std::unique_ptr<Acceptor> acceptor_;
+  bool started_ = false;
+  bool stoppedInternal_ = false;
+  std::atomic<bool> stopping_{false};
+  Napi::FunctionReference onOffer_, onEvents_;
+  Napi::ThreadSafeFunction offerTsfn_, eventsTsfn_;
+  std::mutex eventsMu_;
+  std::vector<Event> events_;
+  bool eventsScheduled_ = false;
+  std::mutex statsMu_;
+  std::vector<uint32_t> roundTrips_;
+  uint64_t roundTripCount_ = 0;
+};
+
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  exports.Set("Listener", Listener::Init(env));
+  Napi::Object codes = Napi::Object::New(env);
+  for (int c : {0, 10013, 10014, 10022, 10024, 10035, 10038, 10045, 10050, 10054, 10055, 10061, 10093, 11002}) {
+    codes.Set(WsaName(c), c);
+  }
+  exports.Set("wsaCodes", codes);
+  return exports;
+}
+
+}  // namespace
+}  // namespace aw
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) { return aw::InitAll(env, exports); }
+NODE_API_MODULE(accept_workbench, Init)
