@@ -74,20 +74,80 @@ export interface CallResult {
   attempt: number;
 }
 
-export interface NativeListener {
+/** The offer as the addon sends it: one JSON string, built on the accept thread. */
+export type RawOfferCallback = (id: number, attempt: number, offerJson: string) => NativeDecision;
+
+/** The offer as JSON: sockaddr raw bytes and caller data in base64. */
+export interface OfferJson {
+  id: number;
+  attempt: number;
+  caller: { family: 'ipv4' | 'ipv6'; address: string; port: number; raw: string };
+  callee: { family: 'ipv4' | 'ipv6'; address: string; port: number; raw: string };
+  callerData: string;
+  callerDataSource: CallerDataSource;
+  sqos: Qos | null;
+  gqos: null;
+  queue: { kernel: number | null; held: number; deferred: number };
+  callbackData: number;
+}
+
+export function decodeOffer(json: string): NativeOffer {
+  const o = JSON.parse(json) as OfferJson;
+  return {
+    ...o,
+    caller: { ...o.caller, raw: Buffer.from(o.caller.raw, 'base64') },
+    callee: { ...o.callee, raw: Buffer.from(o.callee.raw, 'base64') },
+    callerData: Buffer.from(o.callerData, 'base64'),
+  };
+}
+
+interface RawListener {
   readonly address: string;
   readonly port: number;
   readonly backend: 'posix' | 'winsock';
-  start(onOffer: (offer: NativeOffer) => NativeDecision, onEvents: (events: NativeEvent[]) => void): void;
-  call(options: { addrlen?: number }, condition?: (offer: NativeOffer) => NativeDecision): CallResult;
+  start(onOffer: RawOfferCallback, onEvents: (events: NativeEvent[]) => void): void;
+  call(options: { addrlen?: number }, condition?: RawOfferCallback): CallResult;
   wake(id?: number): void;
   queueDepths(): { kernel: number | null; held: number; deferred: number };
   roundTrip(): { samples: number; p50Us: number | null; p99Us: number | null; maxUs: number | null };
   stop(): void;
 }
 
+/** One listening socket of the native acceptor. */
+export class NativeListener {
+  private readonly raw: RawListener;
+
+  constructor(options: NativeListenerOptions) {
+    this.raw = new (loadAddon().Listener)(options);
+  }
+
+  get address(): string { return this.raw.address; }
+  get port(): number { return this.raw.port; }
+  get backend(): 'posix' | 'winsock' { return this.raw.backend; }
+
+  /** Starts the accept thread; the fast path: offers arrive as JSON strings. */
+  startRaw(onOffer: RawOfferCallback, onEvents: (events: NativeEvent[]) => void): void {
+    this.raw.start(onOffer, onEvents);
+  }
+
+  /** Starts the accept thread with decoded offers (convenient, a little slower). */
+  start(onOffer: (offer: NativeOffer) => NativeDecision, onEvents: (events: NativeEvent[]) => void): void {
+    this.raw.start((_id, _attempt, json) => onOffer(decodeOffer(json)), onEvents);
+  }
+
+  /** One non-blocking WSAAccept call on this thread (listeners created with manual: true). */
+  call(options: { addrlen?: number }, condition?: (offer: NativeOffer) => NativeDecision): CallResult {
+    return this.raw.call(options, condition ? (_id, _attempt, json) => condition(decodeOffer(json)) : undefined);
+  }
+
+  wake(id?: number): void { this.raw.wake(id); }
+  queueDepths(): { kernel: number | null; held: number; deferred: number } { return this.raw.queueDepths(); }
+  roundTrip(): { samples: number; p50Us: number | null; p99Us: number | null; maxUs: number | null } { return this.raw.roundTrip(); }
+  stop(): void { this.raw.stop(); }
+}
+
 interface Addon {
-  Listener: new (options: NativeListenerOptions) => NativeListener;
+  Listener: new (options: NativeListenerOptions) => RawListener;
   wsaCodes: Record<string, number>;
 }
 
@@ -106,7 +166,7 @@ export function loadAddon(): Addon {
 }
 
 export function createNativeListener(options: NativeListenerOptions): NativeListener {
-  return new (loadAddon().Listener)(options);
+  return new NativeListener(options);
 }
 
 export function wsaCodes(): Record<string, number> {

@@ -50,51 +50,106 @@ int64_t NowNs() {
              std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-Napi::Value SockaddrToJs(Napi::Env env, const Sockaddr& a) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", a.v6 ? "ipv6" : "ipv4");
-  o.Set("address", a.address);
-  o.Set("port", a.port);
-  o.Set("raw", Napi::Buffer<uint8_t>::Copy(env, a.raw, a.rawLen));
-  return o;
+void AppendBase64(std::string* out, const uint8_t* data, size_t len) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t i = 0;
+  for (; i + 2 < len; i += 3) {
+    uint32_t v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+    out->push_back(kAlphabet[(v >> 18) & 63]);
+    out->push_back(kAlphabet[(v >> 12) & 63]);
+    out->push_back(kAlphabet[(v >> 6) & 63]);
+    out->push_back(kAlphabet[v & 63]);
+  }
+  if (i < len) {
+    uint32_t v = data[i] << 16;
+    if (i + 1 < len) v |= data[i + 1] << 8;
+    out->push_back(kAlphabet[(v >> 18) & 63]);
+    out->push_back(kAlphabet[(v >> 12) & 63]);
+    out->push_back(i + 1 < len ? kAlphabet[(v >> 6) & 63] : '=');
+    out->push_back('=');
+  }
 }
 
-Napi::Value FlowspecToJs(Napi::Env env, const Flowspec& f) {
-  Napi::Object o = Napi::Object::New(env);
-  Napi::Object derived = Napi::Object::New(env);
+void AppendSockaddr(std::string* out, const Sockaddr& a) {
+  out->append("{\"family\":\"");
+  out->append(a.v6 ? "ipv6" : "ipv4");
+  out->append("\",\"address\":\"");
+  out->append(a.address);  // inet_ntop output: nothing to escape
+  out->append("\",\"port\":");
+  out->append(std::to_string(a.port));
+  out->append(",\"raw\":\"");
+  AppendBase64(out, a.raw, a.rawLen);
+  out->append("\"}");
+}
+
+void AppendFlowspec(std::string* out, const Flowspec& f) {
+  out->push_back('{');
   for (int i = 0; i < 8; i++) {
-    o.Set(kFlowFieldNames[i], Napi::Number::New(env, f.f[i]));
-    if (f.source[i]) derived.Set(kFlowFieldNames[i], f.source[i]);
+    out->push_back('"');
+    out->append(kFlowFieldNames[i]);
+    out->append("\":");
+    out->append(std::to_string(f.f[i]));
+    out->push_back(',');
   }
-  o.Set("derived", derived);
-  return o;
+  out->append("\"derived\":{");
+  bool first = true;
+  for (int i = 0; i < 8; i++) {
+    if (!f.source[i]) continue;
+    if (!first) out->push_back(',');
+    first = false;
+    out->push_back('"');
+    out->append(kFlowFieldNames[i]);
+    out->append("\":\"");
+    out->append(f.source[i]);  // fixed labels: nothing to escape
+    out->push_back('"');
+  }
+  out->append("}}");
 }
 
-Napi::Object OfferToJs(Napi::Env env, const Offer& offer) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("id", Napi::Number::New(env, static_cast<double>(offer.id)));
-  o.Set("attempt", offer.attempt);
-  o.Set("caller", SockaddrToJs(env, offer.caller));
-  o.Set("callee", SockaddrToJs(env, offer.callee));
-  o.Set("callerData", Napi::Buffer<uint8_t>::Copy(env, offer.callerData.data(), offer.callerData.size()));
-  o.Set("callerDataSource", kSourceNames[offer.dataSource]);
+// The offer as JSON, built on the accept thread so the JS thread only receives one string.
+// Its shape is the condition function's `req` (less `listener`), with raw sockaddrs and caller
+// data in base64 as the session file records them.
+std::string OfferToJson(const Offer& offer) {
+  std::string out;
+  out.reserve(1024 + offer.callerData.size() * 4 / 3);
+  out.append("{\"id\":");
+  out.append(std::to_string(offer.id));
+  out.append(",\"attempt\":");
+  out.append(std::to_string(offer.attempt));
+  out.append(",\"caller\":");
+  AppendSockaddr(&out, offer.caller);
+  out.append(",\"callee\":");
+  AppendSockaddr(&out, offer.callee);
+  out.append(",\"callerData\":\"");
+  AppendBase64(&out, offer.callerData.data(), offer.callerData.size());
+  out.append("\",\"callerDataSource\":\"");
+  out.append(kSourceNames[offer.dataSource]);
+  out.append("\",\"sqos\":");
   if (offer.hasQos) {
-    Napi::Object q = Napi::Object::New(env);
-    q.Set("sending", FlowspecToJs(env, offer.sending));
-    q.Set("receiving", FlowspecToJs(env, offer.receiving));
-    q.Set("providerSpecific", "");
-    o.Set("sqos", q);
+    out.append("{\"sending\":");
+    AppendFlowspec(&out, offer.sending);
+    out.append(",\"receiving\":");
+    AppendFlowspec(&out, offer.receiving);
+    out.append(",\"providerSpecific\":\"\"}");
   } else {
-    o.Set("sqos", env.Null());
+    out.append("null");
   }
-  o.Set("gqos", env.Null());
-  Napi::Object queue = Napi::Object::New(env);
-  queue.Set("kernel", offer.kernelDepth < 0 ? env.Null() : Napi::Number::New(env, double(offer.kernelDepth)));
-  queue.Set("held", offer.held);
-  queue.Set("deferred", offer.deferred);
-  o.Set("queue", queue);
-  o.Set("callbackData", Napi::Number::New(env, offer.callbackData));
-  return o;
+  out.append(",\"gqos\":null,\"queue\":{\"kernel\":");
+  out.append(offer.kernelDepth < 0 ? std::string("null") : std::to_string(offer.kernelDepth));
+  out.append(",\"held\":");
+  out.append(std::to_string(offer.held));
+  out.append(",\"deferred\":");
+  out.append(std::to_string(offer.deferred));
+  out.append("},\"callbackData\":");
+  out.append(std::to_string(offer.callbackData));
+  out.push_back('}');
+  return out;
+}
+
+// The offer callback's arguments: (id, attempt, json).
+std::vector<napi_value> OfferArgs(Napi::Env env, const Offer& offer, const std::string& json) {
+  return {Napi::Number::New(env, static_cast<double>(offer.id)), Napi::Number::New(env, offer.attempt),
+          Napi::String::New(env, json)};
 }
 
 // Accepts a number (the verdict) or {verdict, by?, park?, calleeData?, group?}.
@@ -171,6 +226,7 @@ Napi::Object EventToJs(Napi::Env env, const Event& e) {
 // "JS answered" and "budget ran out" happens first wins.
 struct Slot {
   Offer offer;
+  std::string json;
   Decision decision;
   std::mutex mu;
   std::condition_variable cv;
@@ -257,7 +313,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
     Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
   }
 
-  // start(onOffer(offer) -> decision, onEvents(events[]))
+  // start(onOffer(id, attempt, offerJson) -> decision, onEvents(events[]))
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!acceptor_ || started_) {
@@ -284,7 +340,9 @@ class Listener : public Napi::ObjectWrap<Listener> {
   // Called on the accept thread.
   Decision AskJs(const Offer& offer) {
     auto slot = std::make_shared<Slot>();
-    slot->offer = offer;
+    slot->offer.id = offer.id;
+    slot->offer.attempt = offer.attempt;
+    slot->json = OfferToJson(offer);
     int64_t t0 = NowNs();
     auto* ref = new std::shared_ptr<Slot>(slot);
     napi_status st = offerTsfn_.BlockingCall(ref, [](Napi::Env env, Napi::Function fn, std::shared_ptr<Slot>* data) {
@@ -295,7 +353,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
         if (s->abandoned || env == nullptr) return;
       }
       Decision d;
-      Napi::Value r = fn.Call({OfferToJs(env, s->offer)});
+      Napi::Value r = fn.Call(OfferArgs(env, s->offer, s->json));
       if (env.IsExceptionPending()) {
         env.GetAndClearPendingException();
         d.code = -1;
@@ -400,7 +458,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
     bool threw = false;
     CallResult r = acceptor_->Call(co, [&](const Offer& offer) {
       Decision d;
-      Napi::Value v = fn.Call({OfferToJs(env, offer)});
+      Napi::Value v = fn.Call(OfferArgs(env, offer, OfferToJson(offer)));
       if (env.IsExceptionPending()) {
         threw = true;
         d.code = -1;
