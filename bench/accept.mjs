@@ -487,6 +487,8 @@ async function main() {
   for (const name of opts.servers) {
     const slot = results[name];
     slot.median = median(slot.runs.map((x) => (x.error ? null : x.connsPerSec)));
+    const good = slot.runs.filter((x) => !x.error).length;
+    slot.status = slot.skipped ? 'skipped' : good === 0 ? 'failed' : good < slot.runs.length ? 'partial' : 'ok';
     if (name === 'workbench') {
       slot.roundTripUs = {
         p50: median(slot.runs.map((x) => x.roundTripUs?.p50)),
@@ -541,8 +543,11 @@ async function main() {
   const notes = [];
   for (const name of opts.servers) {
     for (const run of results[name].runs) {
-      if (run.error) continue;
       const where = `${LABEL[name]} round ${run.round}`;
+      if (run.error) {
+        notes.push(`${where} failed: ${run.error}`);
+        continue;
+      }
       if (run.slowConnects) notes.push(`${where}: ${run.slowConnects} connect(s) took >= 200 ms (max ${fmtNum(run.maxConnectMs, 0)} ms): the listener dropped SYNs (full accept queue), the figure includes SYN retransmit waits`);
       if (run.capped) notes.push(`${where}: stopped by the ${opts.cap} s cap after ${fmtInt(run.connections)} connections`);
       if (run.errors) notes.push(`${where}: ${run.errors} failed connects ${JSON.stringify(run.errorCounts)}`);

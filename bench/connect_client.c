@@ -1,18 +1,22 @@
 /*
  * Load client for `npm run bench:accept`.
  *
- *   connect_client HOST PORT N [THREADS [CAP_SECONDS [CONNECT_TIMEOUT_MS]]]
+ *   connect_client [-t THREADS] [-c CAP_SECONDS] [-T TIMEOUT_MS] [-m wait|fire] HOST PORT N
  *
- * Opens N connections in total, sequentially within each of THREADS threads (default 1, the
- * "one client" figure of DESIGN §1). Each connection: socket, blocking connect, close with
- * SO_LINGER {1,0} (an RST, so no TIME_WAIT piles up and skews later runs). Stops early once
- * CAP_SECONDS (default 60) have passed. A failed connect (ECONNRESET / ECONNREFUSED: the
- * workbench resets rejected callers; ETIMEDOUT/EAGAIN: the connect timeout ran out) is counted
- * as an error and the run goes on.
+ * Opens N connections in total, one after the other within each of THREADS threads (default 1,
+ * the "one client" figure of DESIGN section 1). Each connection: socket, blocking connect, then
+ *   -m wait (default): wait until the server closes it (EOF, or a reset), then close;
+ *   -m fire: close at once (runs ahead of a slow server: its accept queue fills, SYNs are
+ *            dropped and each costs a 1 s retransmit, so the figure measures those waits);
+ * always closing with SO_LINGER {1,0} (an RST: no TIME_WAIT piles up and skews later runs).
+ * Stops early once CAP_SECONDS (default 60) have passed. TIMEOUT_MS (default 5000) bounds the
+ * connect and the wait. A failed connect (ECONNRESET / ECONNREFUSED: the workbench resets
+ * rejected callers; timeout) is counted as an error and the run goes on.
  *
  * Prints one JSON object:
- *   {"connections":OK,"errors":E,"seconds":S,"attempts":A,"threads":T,"capped":false,
- *    "slowConnects":K,"maxConnectMs":M,"errorCounts":{...}}
+ *   {"connections":OK,"errors":E,"seconds":S,"attempts":A,"threads":T,"mode":"wait",
+ *    "capped":false,"slowConnects":K,"maxConnectMs":M,"waitTimeouts":W,"waitResets":R,
+ *    "errorCounts":{...}}
  * connections = successful connects; seconds = wall time of the whole run (monotonic clock).
  * slowConnects counts connects that took >= 200 ms: a SYN the listener dropped (full accept
  * queue) is retransmitted after ~1 s, so these show the server fell behind.

@@ -424,6 +424,17 @@ describe('recorder under load and failure', () => {
     expect(s.events.map((e) => e.type === 'log' && e.message)).toEqual(['before']);
   });
 
+  it('records an event that cannot be serialised as an error instead of throwing', async () => {
+    const file = freshFile();
+    const rec = SessionRecorder.open(file, { appVersion: 'x', backend: 'posix' });
+    const bad = { type: 'log', listener: 1, message: 'm', extra: 1n } as unknown as SessionEventInput;
+    expect(() => rec.record(bad)).not.toThrow();
+    rec.close();
+    const s = await readSession(file);
+    expect(s.events[0]).toMatchObject({ type: 'error', code: 'record' });
+    expect(rec.error).toBeNull();
+  });
+
   it.skipIf(!fs.existsSync('/dev/full'))('open() throws when even the header cannot be written', () => {
     expect(() => SessionRecorder.open('/dev/full', { appVersion: 'x', backend: 'posix' })).toThrow(/ENOSPC/);
   });
@@ -528,5 +539,21 @@ describe('the runtime checks and docs/session.schema.json agree', () => {
     }
     expect(tried).toBeGreaterThan(1000);
     expect(disagreements).toEqual([]);
+  });
+});
+
+describe('docs/session-format.md', () => {
+  it('has valid example lines', () => {
+    const md = fs.readFileSync(path.join(ROOT, 'docs/session-format.md'), 'utf8');
+    const examples = [...md.matchAll(/```json\n([\s\S]*?)```/g)]
+      .map((m) => m[1].trim())
+      .filter((b) => b.startsWith('{"type":'))
+      .map((b) => JSON.parse(b) as { type: string });
+    expect(examples.map((e) => e.type).sort())
+      .toEqual(['decision', 'end', 'error', 'handler', 'listener', 'log', 'offer', 'script', 'session']);
+    for (const e of examples) {
+      expect(validateSessionLine(e), e.type).toBeNull();
+      expect(validateSessionLineWithSchema(e), e.type).toBeNull();
+    }
   });
 });

@@ -330,28 +330,18 @@ function record(keys: readonly string[], value: Check): Check {
   };
 }
 
-// Enumerations, checked against the types so a new member cannot be forgotten here.
-type Exhaustive<T extends never> = T;
-const FAMILIES = ['ipv4', 'ipv6'] as const satisfies readonly Family[];
-const VERDICTS = ['accept', 'reject', 'defer'] as const satisfies readonly Verdict[];
-const FINAL_VERDICTS = ['accept', 'reject', 'expire', 'withdraw', 'error'] as const satisfies readonly FinalVerdict[];
-const DECIDERS = ['script', 'fallback', 'person', 'default'] as const satisfies readonly Decider[];
-const DISCIPLINES = ['winsock', 'held'] as const satisfies readonly Discipline[];
-const HANDLERS = ['echo', 'hold', 'close', 'discard'] as const satisfies readonly HandlerKind[];
-const CALLER_DATA_SOURCES = ['none', 'syn', 'peek'] as const satisfies readonly CallerDataSource[];
-const HANDLER_EVENTS = ['close', 'reset', 'local-close'] as const satisfies readonly HandlerEvent['event'][];
-const BACKENDS = ['posix', 'winsock'] as const satisfies readonly SessionHeader['backend'][];
-type _EnumsComplete = [
-  Exhaustive<Exclude<Family, (typeof FAMILIES)[number]>>,
-  Exhaustive<Exclude<Verdict, (typeof VERDICTS)[number]>>,
-  Exhaustive<Exclude<FinalVerdict, (typeof FINAL_VERDICTS)[number]>>,
-  Exhaustive<Exclude<Decider, (typeof DECIDERS)[number]>>,
-  Exhaustive<Exclude<Discipline, (typeof DISCIPLINES)[number]>>,
-  Exhaustive<Exclude<HandlerKind, (typeof HANDLERS)[number]>>,
-  Exhaustive<Exclude<CallerDataSource, (typeof CALLER_DATA_SOURCES)[number]>>,
-  Exhaustive<Exclude<HandlerEvent['event'], (typeof HANDLER_EVENTS)[number]>>,
-  Exhaustive<Exclude<SessionHeader['backend'], (typeof BACKENDS)[number]>>,
-];
+// Enumerations, checked against the types: leaving out a member of the type is a compile error.
+const enumOf = <T extends string>() =>
+  <const A extends readonly T[]>(...values: A & ([T] extends [A[number]] ? unknown : never)): A => values;
+const FAMILIES = enumOf<Family>()('ipv4', 'ipv6');
+const VERDICTS = enumOf<Verdict>()('accept', 'reject', 'defer');
+const FINAL_VERDICTS = enumOf<FinalVerdict>()('accept', 'reject', 'expire', 'withdraw', 'error');
+const DECIDERS = enumOf<Decider>()('script', 'fallback', 'person', 'default');
+const DISCIPLINES = enumOf<Discipline>()('winsock', 'held');
+const HANDLERS = enumOf<HandlerKind>()('echo', 'hold', 'close', 'discard');
+const CALLER_DATA_SOURCES = enumOf<CallerDataSource>()('none', 'syn', 'peek');
+const HANDLER_EVENTS = enumOf<HandlerEvent['event']>()('close', 'reset', 'local-close');
+const BACKENDS = enumOf<SessionHeader['backend']>()('posix', 'winsock');
 
 const FLOWSPEC_FIELDS = [
   'tokenRate', 'tokenBucketSize', 'peakBandwidth', 'latency',
@@ -444,8 +434,7 @@ const EVENT_CHECKS = {
     counts: obj({ accept: uint, reject: uint, expire: uint, withdraw: uint, error: uint }),
     offers: uint,
   }),
-} satisfies Record<Exclude<SessionLine['type'], 'session'>, Check>;
+} satisfies Record<Exclude<SessionLine['type'], 'session'>, Check>; // every event type, no other
 
 type EventType = keyof typeof EVENT_CHECKS;
 const LINE_TYPES = ['session', ...Object.keys(EVENT_CHECKS)];
-type _EventChecksComplete = Exhaustive<Exclude<SessionEvent['type'], EventType>>;

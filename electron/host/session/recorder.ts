@@ -167,8 +167,17 @@ export class SessionRecorder {
 
   private enqueue(event: WithOptionalT<SessionEvent>): void {
     const { type, t, ...rest } = event;
-    // `type` and `t` first: the file reads better and tools can sniff them cheaply.
-    const line = JSON.stringify({ type, t: t ?? this.elapsed(), ...rest }) + '\n';
+    const stamp = t ?? this.elapsed();
+    let line: string;
+    try {
+      // `type` and `t` first: the file reads better and tools can sniff them cheaply.
+      line = JSON.stringify({ type, t: stamp, ...rest }) + '\n';
+    } catch (err) {
+      // An event that cannot be serialised (a BigInt, a cycle) is a bug upstream; record that
+      // instead of throwing into the accept path.
+      const message = `could not record a ${type} event: ${err instanceof Error ? err.message : String(err)}`;
+      line = JSON.stringify({ type: 'error', t: stamp, code: 'record', message }) + '\n';
+    }
     this.pending.push(line);
     this.pendingBytes += line.length;
     if (this.pendingBytes >= this.maxPending) {
