@@ -5,11 +5,11 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   CF_ACCEPT, CF_DEFER, CF_REJECT, DECIDER_CODES, createNativeListener,
-  type NativeDecision, type NativeEvent, type NativeListener, type NativeOffer, type NativeSockaddr,
+  type NativeDecision, type NativeEvent, type NativeListener, type OfferJson,
 } from '../../native/index';
 import type { Sandbox, ConditionScript, ScriptCallResult } from './script/sandbox';
 import type { SessionRecorder } from './session/recorder';
-import type { DecisionEvent, HandlerEvent, RecordedListenerOptions, RecordedSockaddr, VerdictCounts } from './session/events';
+import type { DecisionEvent, HandlerEvent, RecordedListenerOptions, VerdictCounts } from './session/events';
 import type { ConditionRequest, Decider, Discipline, FinalVerdict, HandlerKind, Verdict } from './types';
 
 export interface ListenerOptions {
@@ -84,12 +84,9 @@ export interface ListenerSummary {
   roundTripUs: { p50: number | null; p99: number | null; samples: number };
 }
 
+const EMPTY = new Uint8Array(0);
 const VERDICT_CODES: Record<Verdict, number> = { accept: CF_ACCEPT, reject: CF_REJECT, defer: CF_DEFER };
 const CODE_VERDICTS: Verdict[] = ['accept', 'reject', 'defer'];
-
-function recordedSockaddr(a: NativeSockaddr): RecordedSockaddr {
-  return { family: a.family, address: a.address, port: a.port, raw: a.raw.toString('base64') };
-}
 
 /**
  * Events: 'decision' (FinalDecision), 'offer' (id, attempt, verdict, by), 'log' ({id, message}),
@@ -103,12 +100,15 @@ export class WorkbenchListener extends EventEmitter {
   private scriptVersion: ScriptVersion | null = null;
   private versions = 0;
   private readonly personDecisions = new Map<number, PersonDecision>();
+  /** Requests offered at least once and not yet final. */
+  private readonly pending = new Set<number>();
   /** Requests the script handed to a person ("ask"), not yet decided. */
   private readonly awaitingPerson = new Set<number>();
   private readonly counts: VerdictCounts = { accept: 0, reject: 0, expire: 0, withdraw: 0, error: 0 };
   private offers = 0;
   private stopped = false;
   private finalSummary: ListenerSummary | null = null;
+  private listenerInfo: ConditionRequest['listener'];
 
   constructor(
     id: number,
@@ -119,6 +119,7 @@ export class WorkbenchListener extends EventEmitter {
     super();
     this.id = id;
     this.options = { ...DEFAULT_LISTENER_OPTIONS, ...options };
+    this.listenerInfo = { id, address: this.options.address, port: this.options.port, discipline: this.options.discipline };
   }
 
   get address(): string { return this.native?.address ?? this.options.address; }
@@ -178,9 +179,10 @@ export class WorkbenchListener extends EventEmitter {
       fallback: o.fallback, budgetMs: o.budgetMs, deferTimeoutMs: o.deferTimeoutMs, reofferMs: o.reofferMs,
       deferAcceptS: o.deferAcceptS, fastOpen: o.fastOpen,
     };
+    this.listenerInfo = { id: this.id, address: this.native.address, port: this.native.port, discipline: o.discipline };
     this.recorder?.record({ type: 'listener', listener: this.id, address: this.native.address, port: this.native.port, options: recordedOptions });
     if (this.scriptVersion) this.recorder?.record({ type: 'script', listener: this.id, ...this.scriptVersion });
-    this.native.start((offer) => this.onOffer(offer), (events) => this.onEvents(events));
+    this.native.startRaw((id, attempt, json) => this.onOffer(id, attempt, json), (events) => this.onEvents(events));
   }
 
   /**
@@ -189,6 +191,7 @@ export class WorkbenchListener extends EventEmitter {
    */
   decide(requestId: number, decision: PersonDecision): void {
     if (!this.native || this.stopped) throw new Error('listener is not running');
+    if (!this.pending.has(requestId)) throw new Error(`request ${requestId} is not pending (unknown or already final)`);
     this.personDecisions.set(requestId, decision);
     this.native.wake(requestId);
   }
@@ -228,46 +231,47 @@ export class WorkbenchListener extends EventEmitter {
 
   // ---- accept path -------------------------------------------------------------------------
 
-  private onOffer(offer: NativeOffer): NativeDecision {
+  private onOffer(id: number, attempt: number, json: string): NativeDecision {
     this.offers += 1;
-    const person = this.personDecisions.get(offer.id);
+    this.pending.add(id);
+    const person = this.personDecisions.get(id);
     if (person) {
-      this.personDecisions.delete(offer.id);
-      this.awaitingPerson.delete(offer.id);
-      const decision = this.toNative(person.verdict, 'person', false, person.calleeData, person.group);
-      this.recordOffer(offer, person.verdict, 'person', 0, undefined, person.calleeData, person.group);
-      return decision;
+      this.personDecisions.delete(id);
+      this.awaitingPerson.delete(id);
+      this.recordOffer(id, attempt, json, person.verdict, 'person', 0, undefined, person.calleeData, person.group);
+      return this.toNative(person.verdict, 'person', false, person.calleeData, person.group);
     }
     if (!this.script) {
       // No condition script: the built-in condition accepts every request.
-      this.recordOffer(offer, 'accept', 'script', 0);
+      this.recordOffer(id, attempt, json, 'accept', 'script', 0);
       return CF_ACCEPT;
     }
+    const offer = JSON.parse(json) as OfferJson;
     const req: ConditionRequest = {
-      id: offer.id,
+      id,
       caller: offer.caller,
       callee: offer.callee,
-      callerData: offer.callerData,
+      callerData: offer.callerData === '' ? EMPTY : Buffer.from(offer.callerData, 'base64'),
       callerDataSource: offer.callerDataSource,
       sqos: offer.sqos,
       gqos: null,
-      attempt: offer.attempt,
+      attempt,
       queue: offer.queue,
-      listener: { id: this.id, address: this.address, port: this.port, discipline: this.options.discipline },
+      listener: this.listenerInfo,
       callbackData: offer.callbackData,
     };
     const result = this.script.run(req, { budgetMs: this.options.budgetMs, fallback: this.options.fallback });
     for (const message of result.logs) {
-      this.emit('log', { id: offer.id, message });
-      this.recorder?.record({ type: 'log', listener: this.id, id: offer.id, message });
+      this.emit('log', { id, message });
+      this.recorder?.record({ type: 'log', listener: this.id, id, message });
     }
     if (result.error) {
-      const e = { id: offer.id, ...result.error };
+      const e = { id, ...result.error };
       this.emit('script-error', e);
       this.recorder?.record({ type: 'error', listener: this.id, ...e });
     }
-    if (result.ask) this.awaitingPerson.add(offer.id);
-    this.recordOffer(offer, result.verdict, result.by, result.conditionUs, result, result.calleeData, result.group);
+    if (result.ask) this.awaitingPerson.add(id);
+    this.recordOffer(id, attempt, json, result.verdict, result.by, result.conditionUs, result, result.calleeData, result.group);
     return this.toNative(result.verdict, result.by, result.ask, result.calleeData, result.group);
   }
 
@@ -281,24 +285,27 @@ export class WorkbenchListener extends EventEmitter {
   }
 
   private recordOffer(
-    offer: NativeOffer, verdict: Verdict, by: Decider, conditionUs: number,
+    id: number, attempt: number, json: string, verdict: Verdict, by: Decider, conditionUs: number,
     result?: ScriptCallResult, calleeData?: Uint8Array, group?: number,
   ): void {
-    this.emit('offer', { id: offer.id, attempt: offer.attempt, verdict, by, ask: result?.ask ?? false });
+    const ask = result?.ask ?? false;
+    this.emit('offer', { id, attempt, verdict, by, ask });
     if (!this.recorder) return;
+    // The native offer JSON already has the session's shapes (base64 raw bytes and caller data).
+    const o = JSON.parse(json) as OfferJson;
     this.recorder.record({
       type: 'offer',
       listener: this.id,
-      id: offer.id,
-      attempt: offer.attempt,
-      caller: recordedSockaddr(offer.caller),
-      callee: recordedSockaddr(offer.callee),
-      callerData: offer.callerData.toString('base64'),
-      callerDataSource: offer.callerDataSource,
-      sqos: offer.sqos,
+      id,
+      attempt,
+      caller: o.caller,
+      callee: o.callee,
+      callerData: o.callerData,
+      callerDataSource: o.callerDataSource,
+      sqos: o.sqos,
       gqos: null,
       verdict,
-      ...(result?.ask ? { ask: true } : {}),
+      ...(ask ? { ask: true } : {}),
       by,
       conditionUs: Math.round(conditionUs),
       result: verdict === 'accept' ? 'OK' : verdict === 'reject' ? 'WSAECONNREFUSED' : 'WSATRY_AGAIN',
@@ -314,6 +321,7 @@ export class WorkbenchListener extends EventEmitter {
       switch (e.type) {
         case 'decision': {
           this.counts[e.verdict] += 1;
+          this.pending.delete(e.id);
           this.personDecisions.delete(e.id);
           this.awaitingPerson.delete(e.id);
           const d: FinalDecision = {

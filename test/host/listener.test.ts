@@ -1,0 +1,113 @@
+// The engine: native acceptor + QuickJS condition scripts + a person's decisions, on real sockets.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WorkbenchListener, type FinalDecision } from '../../electron/host/listener';
+import { loadSandbox, ScriptCompileError, type Sandbox } from '../../electron/host/script/sandbox';
+import { client, sleep, waitFor } from '../helpers/net';
+
+let sandbox: Sandbox;
+beforeAll(async () => { sandbox = await loadSandbox(); });
+
+const running: WorkbenchListener[] = [];
+afterEach(() => { for (const l of running.splice(0)) l.stop(); });
+
+function listen(options: ConstructorParameters<typeof WorkbenchListener>[1], source?: string) {
+  const l = new WorkbenchListener(1, options, sandbox);
+  running.push(l);
+  if (source !== undefined) l.setScript(source, 'policy.js');
+  const decisions: FinalDecision[] = [];
+  const errors: Array<{ id: number; code: string; line?: number }> = [];
+  const logs: string[] = [];
+  l.on('decision', (d: FinalDecision) => decisions.push(d));
+  l.on('script-error', (e: { id: number; code: string; line?: number }) => errors.push(e));
+  l.on('log', (m: { message: string }) => logs.push(m.message));
+  l.start();
+  return { l, decisions, errors, logs };
+}
+
+describe('a person decides', () => {
+  it('"ask" parks the request until decide(); the decision is applied at once', async () => {
+    const { l, decisions } = listen({ discipline: 'held', reofferMs: 1 }, 'export default () => "ask";');
+    const a = client(l.port, { send: 'a', expectBytes: 1 });
+    const b = client(l.port, { send: 'b' });
+    await waitFor(() => l.pendingForPerson.length === 2);
+    await sleep(50);
+    expect(decisions).toEqual([]);
+    const [first, second] = l.pendingForPerson.sort();
+    l.decide(second, { verdict: 'reject' });
+    l.decide(first, { verdict: 'accept', calleeData: new Uint8Array([1, 2]), group: 7 });
+    expect((await a.outcome).received.toString()).toBe('a');
+    expect((await b.outcome).end).toBe('reset');
+    await waitFor(() => decisions.length === 2);
+    expect(decisions.find((d) => d.id === first)).toMatchObject({ verdict: 'accept', by: 'person', attempts: 2 });
+    expect(decisions.find((d) => d.id === second)).toMatchObject({ verdict: 'reject', by: 'person' });
+    expect(() => l.decide(first, { verdict: 'reject' })).toThrow(/not pending/);
+    expect(() => l.decide(999, { verdict: 'reject' })).toThrow(/not pending/);
+  });
+});
+
+describe('scripts', () => {
+  it('hostile scripts give the fallback verdict with an error, and the listener keeps running', async () => {
+    const source = [
+      'export default function (req, ctx) {',
+      '  const kind = new TextDecoder().decode(req.callerData);',
+      '  if (req.callerData.length === 0) return "defer";',
+      '  if (kind === "loop") for (;;) {}',
+      '  if (kind === "throw") throw new Error("no");',
+      '  if (kind === "alloc") { const a = []; for (;;) a.push(new Array(1e6).fill(1)); }',
+      '  if (kind === "recurse") { const f = (n) => f(n + 1) + 1; return f(0); }',
+      '  if (kind === "wrong") return 42;',
+      '  return "accept";',
+      '}',
+    ].join('\n');
+    const { l, decisions, errors } = listen({ fallback: 'reject', budgetMs: 30 }, source);
+    for (const kind of ['loop', 'throw', 'alloc', 'recurse', 'wrong']) {
+      const out = await client(l.port, { send: kind }).outcome;
+      expect(out.end, kind).toBe('reset');
+    }
+    const ok = await client(l.port, { send: 'fine', expectBytes: 4 }).outcome;
+    expect(ok.received.toString()).toBe('fine');
+    await waitFor(() => decisions.length === 6);
+    expect(decisions.map((d) => [d.verdict, d.by])).toEqual([
+      ['reject', 'fallback'], ['reject', 'fallback'], ['reject', 'fallback'], ['reject', 'fallback'], ['reject', 'fallback'], ['accept', 'script'],
+    ]);
+    expect(errors.map((e) => e.code)).toEqual(['timeout', 'throw', 'memory', 'stack', 'invalid-verdict']);
+    expect(errors[1].line).toBe(5);
+  });
+
+  it('a script that does not compile is refused with line:column and the old one stays', async () => {
+    const { l, decisions } = listen({ handler: 'close' }, 'export default () => "reject";');
+    expect(() => l.setScript('export default () => {\n  return "accept" +;\n}', 'bad.js')).toThrow(ScriptCompileError);
+    try {
+      l.setScript('export default () => {\n  return "accept" +;\n}', 'bad.js');
+    } catch (e) {
+      expect((e as ScriptCompileError).line).toBe(2);
+    }
+    expect((await client(l.port).outcome).end).toBe('reset');
+    await waitFor(() => decisions.length === 1);
+    expect(decisions[0].verdict).toBe('reject');
+    expect(l.currentScript?.version).toBe(1);
+  });
+
+  it('replacing the script under traffic swaps atomically and re-offers deferred requests at once', async () => {
+    const { l, decisions, logs } = listen({ discipline: 'held', handler: 'close', reofferMs: 10_000 },
+      'export default (req, ctx) => { ctx.state.n = (ctx.state.n ?? 0) + 1; return "defer"; };');
+    const waiting = [client(l.port), client(l.port), client(l.port)];
+    await waitFor(() => l.queueDepths().deferred === 3);
+    // Traffic keeps arriving while the script changes.
+    const more: Array<ReturnType<typeof client>> = [];
+    const traffic = (async () => {
+      for (let i = 0; i < 30; i++) { more.push(client(l.port)); await sleep(2); }
+    })();
+    await sleep(10);
+    const v = l.setScript('export default (req, ctx) => { ctx.log("state", JSON.stringify(ctx.state)); return "accept"; };', 'v2.js');
+    expect(v.version).toBe(2);
+    await traffic;
+    for (const c of [...waiting, ...more]) await c.outcome;
+    await waitFor(() => decisions.length === 33, 5000, '33 decisions');
+    // The re-offer came at once (not after the 10 s re-offer interval), and every request ended once.
+    expect(decisions.every((d) => d.verdict === 'accept' || d.verdict === 'withdraw')).toBe(true);
+    expect(new Set(decisions.map((d) => d.id)).size).toBe(33);
+    // A new script starts with fresh ctx.state.
+    expect(logs.every((m) => m === 'state {}')).toBe(true);
+  });
+});
