@@ -53,13 +53,13 @@ describe('scripts', () => {
       '  if (req.callerData.length === 0) return "defer";',
       '  if (kind === "loop") for (;;) {}',
       '  if (kind === "throw") throw new Error("no");',
-      '  if (kind === "alloc") { const a = []; for (;;) a.push(new Array(1e6).fill(1)); }',
+      '  if (kind === "alloc") { const a = []; for (;;) a.push(new Uint8Array(1 << 20)); }',
       '  if (kind === "recurse") { const f = (n) => f(n + 1) + 1; return f(0); }',
       '  if (kind === "wrong") return 42;',
       '  return "accept";',
       '}',
     ].join('\n');
-    const { l, decisions, errors } = listen({ fallback: 'reject', budgetMs: 30 }, source);
+    const { l, decisions, errors } = listen({ fallback: 'reject', budgetMs: 30, memoryLimit: 8 << 20 }, source);
     for (const kind of ['loop', 'throw', 'alloc', 'recurse', 'wrong']) {
       const out = await client(l.port, { send: kind }).outcome;
       expect(out.end, kind).toBe('reset');
@@ -67,8 +67,12 @@ describe('scripts', () => {
     const ok = await client(l.port, { send: 'fine', expectBytes: 4 }).outcome;
     expect(ok.received.toString()).toBe('fine');
     await waitFor(() => decisions.length === 6);
+    // QuickJS polls its interrupt handler only every few thousand operations, so a script stuck
+    // in heavy built-ins can overrun its budget; then the native side applies the same fallback
+    // verdict itself ('default'). Either way the caller gets the fallback.
+    const fallbackBy = expect.stringMatching(/^(fallback|default)$/);
     expect(decisions.map((d) => [d.verdict, d.by])).toEqual([
-      ['reject', 'fallback'], ['reject', 'fallback'], ['reject', 'fallback'], ['reject', 'fallback'], ['reject', 'fallback'], ['accept', 'script'],
+      ['reject', fallbackBy], ['reject', 'fallback'], ['reject', fallbackBy], ['reject', 'fallback'], ['reject', 'fallback'], ['accept', 'script'],
     ]);
     expect(errors.map((e) => e.code)).toEqual(['timeout', 'throw', 'memory', 'stack', 'invalid-verdict']);
     expect(errors[1].line).toBe(5);
