@@ -74,10 +74,13 @@ export interface CallResult {
   attempt: number;
 }
 
-/** The offer as the addon sends it: one JSON string, built on the accept thread. */
-export type RawOfferCallback = (id: number, attempt: number, offerJson: string) => NativeDecision;
+/**
+ * The offer as the addon sends it: JSON built on the accept thread, the SQOS apart (null when the
+ * caller has no QOS) so that a script that never reads it does not pay for it.
+ */
+export type RawOfferCallback = (id: number, attempt: number, offerJson: string, sqosJson: string | null) => NativeDecision;
 
-/** The offer as JSON: sockaddr raw bytes and caller data in base64. */
+/** The offer as JSON (less sqos): sockaddr raw bytes and caller data in base64. */
 export interface OfferJson {
   id: number;
   attempt: number;
@@ -85,16 +88,16 @@ export interface OfferJson {
   callee: { family: 'ipv4' | 'ipv6'; address: string; port: number; raw: string };
   callerData: string;
   callerDataSource: CallerDataSource;
-  sqos: Qos | null;
   gqos: null;
   queue: { kernel: number | null; held: number; deferred: number };
   callbackData: number;
 }
 
-export function decodeOffer(json: string): NativeOffer {
+export function decodeOffer(json: string, sqosJson: string | null): NativeOffer {
   const o = JSON.parse(json) as OfferJson;
   return {
     ...o,
+    sqos: sqosJson === null ? null : JSON.parse(sqosJson) as Qos,
     caller: { ...o.caller, raw: Buffer.from(o.caller.raw, 'base64') },
     callee: { ...o.callee, raw: Buffer.from(o.callee.raw, 'base64') },
     callerData: Buffer.from(o.callerData, 'base64'),
@@ -132,12 +135,12 @@ export class NativeListener {
 
   /** Starts the accept thread with decoded offers (convenient, a little slower). */
   start(onOffer: (offer: NativeOffer) => NativeDecision, onEvents: (events: NativeEvent[]) => void): void {
-    this.raw.start((_id, _attempt, json) => onOffer(decodeOffer(json)), onEvents);
+    this.raw.start((_id, _attempt, json, sqos) => onOffer(decodeOffer(json, sqos)), onEvents);
   }
 
   /** One non-blocking WSAAccept call on this thread (listeners created with manual: true). */
   call(options: { addrlen?: number }, condition?: (offer: NativeOffer) => NativeDecision): CallResult {
-    return this.raw.call(options, condition ? (_id, _attempt, json) => condition(decodeOffer(json)) : undefined);
+    return this.raw.call(options, condition ? (_id, _attempt, json, sqos) => condition(decodeOffer(json, sqos)) : undefined);
   }
 
   wake(id?: number): void { this.raw.wake(id); }

@@ -10,7 +10,7 @@ import {
 import type { Sandbox, ConditionScript, ScriptCallResult } from './script/sandbox';
 import type { SessionRecorder } from './session/recorder';
 import type { DecisionEvent, HandlerEvent, RecordedListenerOptions, VerdictCounts } from './session/events';
-import type { ConditionRequest, Decider, Discipline, FinalVerdict, HandlerKind, Verdict } from './types';
+import type { ConditionRequest, Decider, Discipline, FinalVerdict, HandlerKind, Qos, Verdict } from './types';
 
 export interface ListenerOptions {
   address: string;
@@ -182,7 +182,7 @@ export class WorkbenchListener extends EventEmitter {
     this.listenerInfo = { id: this.id, address: this.native.address, port: this.native.port, discipline: o.discipline };
     this.recorder?.record({ type: 'listener', listener: this.id, address: this.native.address, port: this.native.port, options: recordedOptions });
     if (this.scriptVersion) this.recorder?.record({ type: 'script', listener: this.id, ...this.scriptVersion });
-    this.native.startRaw((id, attempt, json) => this.onOffer(id, attempt, json), (events) => this.onEvents(events));
+    this.native.startRaw((id, attempt, json, sqos) => this.onOffer(id, attempt, json, sqos), (events) => this.onEvents(events));
   }
 
   /**
@@ -231,19 +231,19 @@ export class WorkbenchListener extends EventEmitter {
 
   // ---- accept path -------------------------------------------------------------------------
 
-  private onOffer(id: number, attempt: number, json: string): NativeDecision {
+  private onOffer(id: number, attempt: number, json: string, sqosJson: string | null): NativeDecision {
     this.offers += 1;
     this.pending.add(id);
     const person = this.personDecisions.get(id);
     if (person) {
       this.personDecisions.delete(id);
       this.awaitingPerson.delete(id);
-      this.recordOffer(id, attempt, json, person.verdict, 'person', 0, undefined, person.calleeData, person.group);
+      this.recordOffer(id, attempt, json, sqosJson, person.verdict, 'person', 0, undefined, person.calleeData, person.group);
       return this.toNative(person.verdict, 'person', false, person.calleeData, person.group);
     }
     if (!this.script) {
       // No condition script: the built-in condition accepts every request.
-      this.recordOffer(id, attempt, json, 'accept', 'script', 0);
+      this.recordOffer(id, attempt, json, sqosJson, 'accept', 'script', 0);
       return CF_ACCEPT;
     }
     const offer = JSON.parse(json) as OfferJson;
@@ -253,14 +253,14 @@ export class WorkbenchListener extends EventEmitter {
       callee: offer.callee,
       callerData: offer.callerData === '' ? EMPTY : Buffer.from(offer.callerData, 'base64'),
       callerDataSource: offer.callerDataSource,
-      sqos: offer.sqos,
+      sqos: null, // travels as sqosJson, parsed inside the sandbox only if the script reads it
       gqos: null,
       attempt,
       queue: offer.queue,
       listener: this.listenerInfo,
       callbackData: offer.callbackData,
     };
-    const result = this.script.run(req, { budgetMs: this.options.budgetMs, fallback: this.options.fallback });
+    const result = this.script.run(req, { budgetMs: this.options.budgetMs, fallback: this.options.fallback, sqosJson });
     for (const message of result.logs) {
       this.emit('log', { id, message });
       this.recorder?.record({ type: 'log', listener: this.id, id, message });
@@ -271,7 +271,7 @@ export class WorkbenchListener extends EventEmitter {
       this.recorder?.record({ type: 'error', listener: this.id, ...e });
     }
     if (result.ask) this.awaitingPerson.add(id);
-    this.recordOffer(id, attempt, json, result.verdict, result.by, result.conditionUs, result, result.calleeData, result.group);
+    this.recordOffer(id, attempt, json, sqosJson, result.verdict, result.by, result.conditionUs, result, result.calleeData, result.group);
     return this.toNative(result.verdict, result.by, result.ask, result.calleeData, result.group);
   }
 
@@ -285,7 +285,7 @@ export class WorkbenchListener extends EventEmitter {
   }
 
   private recordOffer(
-    id: number, attempt: number, json: string, verdict: Verdict, by: Decider, conditionUs: number,
+    id: number, attempt: number, json: string, sqosJson: string | null, verdict: Verdict, by: Decider, conditionUs: number,
     result?: ScriptCallResult, calleeData?: Uint8Array, group?: number,
   ): void {
     const ask = result?.ask ?? false;
@@ -302,7 +302,7 @@ export class WorkbenchListener extends EventEmitter {
       callee: o.callee,
       callerData: o.callerData,
       callerDataSource: o.callerDataSource,
-      sqos: o.sqos,
+      sqos: sqosJson === null ? null : JSON.parse(sqosJson) as Qos,
       gqos: null,
       verdict,
       ...(ask ? { ask: true } : {}),

@@ -107,8 +107,8 @@ void AppendFlowspec(std::string* out, const Flowspec& f) {
 }
 
 // The offer as JSON, built on the accept thread so the JS thread only receives one string.
-// Its shape is the condition function's `req` (less `listener`), with raw sockaddrs and caller
-// data in base64 as the session file records them.
+// Its shape is the condition function's `req` (less `listener` and `sqos`, which travels apart),
+// with raw sockaddrs and caller data in base64 as the session file records them.
 std::string OfferToJson(const Offer& offer) {
   std::string out;
   out.reserve(1024 + offer.callerData.size() * 4 / 3);
@@ -124,16 +124,7 @@ std::string OfferToJson(const Offer& offer) {
   AppendBase64(&out, offer.callerData.data(), offer.callerData.size());
   out.append("\",\"callerDataSource\":\"");
   out.append(kSourceNames[offer.dataSource]);
-  out.append("\",\"sqos\":");
-  if (offer.hasQos) {
-    out.append("{\"sending\":");
-    AppendFlowspec(&out, offer.sending);
-    out.append(",\"receiving\":");
-    AppendFlowspec(&out, offer.receiving);
-    out.append(",\"providerSpecific\":\"\"}");
-  } else {
-    out.append("null");
-  }
+  out.append("\"");
   out.append(",\"gqos\":null,\"queue\":{\"kernel\":");
   out.append(offer.kernelDepth < 0 ? std::string("null") : std::to_string(offer.kernelDepth));
   out.append(",\"held\":");
@@ -146,10 +137,24 @@ std::string OfferToJson(const Offer& offer) {
   return out;
 }
 
-// The offer callback's arguments: (id, attempt, json).
-std::vector<napi_value> OfferArgs(Napi::Env env, const Offer& offer, const std::string& json) {
+// The SQOS FLOWSPECs as JSON, or "" for none (lpSQOS NULL). Kept apart from the offer JSON: it is
+// its largest part, and a condition script that never reads req.sqos should not pay for parsing it.
+std::string SqosToJson(const Offer& offer) {
+  if (!offer.hasQos) return std::string();
+  std::string out;
+  out.reserve(768);
+  out.append("{\"sending\":");
+  AppendFlowspec(&out, offer.sending);
+  out.append(",\"receiving\":");
+  AppendFlowspec(&out, offer.receiving);
+  out.append(",\"providerSpecific\":\"\"}");
+  return out;
+}
+
+// The offer callback's arguments: (id, attempt, offerJson, sqosJson | null).
+std::vector<napi_value> OfferArgs(Napi::Env env, const Offer& offer, const std::string& json, const std::string& sqos) {
   return {Napi::Number::New(env, static_cast<double>(offer.id)), Napi::Number::New(env, offer.attempt),
-          Napi::String::New(env, json)};
+          Napi::String::New(env, json), sqos.empty() ? env.Null() : Napi::String::New(env, sqos)};
 }
 
 // Accepts a number (the verdict) or {verdict, by?, park?, calleeData?, group?}.
@@ -227,6 +232,7 @@ Napi::Object EventToJs(Napi::Env env, const Event& e) {
 struct Slot {
   Offer offer;
   std::string json;
+  std::string sqos;
   Decision decision;
   std::mutex mu;
   std::condition_variable cv;
@@ -313,7 +319,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
     Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
   }
 
-  // start(onOffer(id, attempt, offerJson) -> decision, onEvents(events[]))
+  // start(onOffer(id, attempt, offerJson, sqosJson) -> decision, onEvents(events[]))
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!acceptor_ || started_) {
@@ -343,6 +349,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
     slot->offer.id = offer.id;
     slot->offer.attempt = offer.attempt;
     slot->json = OfferToJson(offer);
+    slot->sqos = SqosToJson(offer);
     int64_t t0 = NowNs();
     auto* ref = new std::shared_ptr<Slot>(slot);
     napi_status st = offerTsfn_.BlockingCall(ref, [](Napi::Env env, Napi::Function fn, std::shared_ptr<Slot>* data) {
@@ -353,7 +360,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
         if (s->abandoned || env == nullptr) return;
       }
       Decision d;
-      Napi::Value r = fn.Call(OfferArgs(env, s->offer, s->json));
+      Napi::Value r = fn.Call(OfferArgs(env, s->offer, s->json, s->sqos));
       if (env.IsExceptionPending()) {
         env.GetAndClearPendingException();
         d.code = -1;
@@ -458,7 +465,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
     bool threw = false;
     CallResult r = acceptor_->Call(co, [&](const Offer& offer) {
       Decision d;
-      Napi::Value v = fn.Call(OfferArgs(env, offer, OfferToJson(offer)));
+      Napi::Value v = fn.Call(OfferArgs(env, offer, OfferToJson(offer), SqosToJson(offer)));
       if (env.IsExceptionPending()) {
         threw = true;
         d.code = -1;

@@ -69,6 +69,11 @@ export interface ScriptError {
 export interface ScriptRunOptions {
   /** Time budget of this call, milliseconds. */
   budgetMs: number;
+  /**
+   * `req.sqos` already serialized (as the native acceptor delivers it): used instead of
+   * serializing `req.sqos` again; null = no QOS.
+   */
+  sqosJson?: string | null;
   /** Verdict to give when the script fails (throws, times out, returns garbage, ...). */
   fallback: Verdict;
 }
@@ -541,8 +546,8 @@ class Instance {
   // --- the hot path ----------------------------------------------------------------------
 
   /** Writes `req` into the shared buffer and calls run(): a result code, ESCAPED or HOST_FAILURE. */
-  invoke(req: ConditionRequest, deadline: number): number {
-    this.encode(req);
+  invoke(req: ConditionRequest, deadline: number, sqosJson?: string | null): number {
+    this.encode(req, sqosJson);
     const { ffi } = this.host;
     const ctxPtr = this.ctxPtr;
     this.arm(deadline);
@@ -576,14 +581,15 @@ class Instance {
     return id;
   }
 
-  private encode(req: ConditionRequest): void {
+  private encode(req: ConditionRequest, serializedSqos?: string | null): void {
     // At most 7 new strings per request: make room first so that ids stay valid within one call.
     if (this.ids.size > MAX_INTERNED - 8) {
       this.ids.clear();
       this.resetStrings = true;
     }
     this.fresh.length = 0;
-    const sqosJson = req.sqos === null || req.sqos === undefined ? null : JSON.stringify(req.sqos);
+    const sqosJson = serializedSqos !== undefined ? serializedSqos
+      : req.sqos === null || req.sqos === undefined ? null : JSON.stringify(req.sqos);
     const data = req.callerData instanceof Uint8Array ? req.callerData : null;
     const dataLength = data ? data.length : 0;
     // A bigger buffer starts an empty string table, so make room before interning: for the data
@@ -999,7 +1005,7 @@ class QuickJSConditionScript implements ConditionScript {
     }
     let result: ScriptCallResult;
     try {
-      result = this.call(instance, req, t0, budgetMs, fallback);
+      result = this.call(instance, req, t0, budgetMs, fallback, opts.sqosJson);
       // The instance may have been rebuilt by call(): then there is nothing left to check.
       if (this.instance === instance && instance.poisoned) {
         this.restart(result);
@@ -1026,9 +1032,11 @@ class QuickJSConditionScript implements ConditionScript {
     return finish(t0, result);
   }
 
-  private call(instance: Instance, req: ConditionRequest, t0: number, budgetMs: number, fallback: Verdict): ScriptCallResult {
+  private call(
+    instance: Instance, req: ConditionRequest, t0: number, budgetMs: number, fallback: Verdict, sqosJson?: string | null,
+  ): ScriptCallResult {
     const deadline = t0 + budgetMs;
-    const code = instance.invoke(req, deadline);
+    const code = instance.invoke(req, deadline, sqosJson);
 
     if (code === HOST_FAILURE) {
       const result = fallbackResult(fallback, {
