@@ -1,16 +1,17 @@
 // `accept-workbench listen` end to end: a real process, real sockets, real session files.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { client, sleep } from '../helpers/net';
-import { jsonLines, runCli, startCli } from '../helpers/cli';
+import { jsonLines, killStrayClis, runCli, startCli } from '../helpers/cli';
 import { validateSessionFile } from '../helpers/session-schema';
 
 let dir: string;
 beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aw-cli-')); });
 afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+afterEach(() => killStrayClis());
 
 function script(name: string, source: string): string {
   const file = path.join(dir, name);
@@ -127,6 +128,21 @@ describe('listen --json', () => {
     const objs = jsonLines(r.lines);
     expect(objs.filter((o) => o.type === 'decision').map((o) => o.verdict)).toEqual(['expire', 'expire']);
     expect(objs[objs.length - 1]).toMatchObject({ type: 'summary', expire: 2, total: 2, reason: 'SIGTERM' });
+  });
+});
+
+describe('listen on IPv6', () => {
+  it('binds [::1] and reports IPv6 callers', async () => {
+    const f = script('v6.js', 'export default (req) => req.caller.family === "ipv6" && req.callee.address === "::1" ? "accept" : "reject";');
+    const r = startCli(['listen', '--bind', '[::1]:0', '--script', f, '--json', '--handler', 'close']);
+    const { port, address } = await listening(r);
+    expect(address).toBe('::1');
+    expect((await client(port, { host: '::1' }).outcome).end).toBe('eof');
+    await r.waitLine((l) => l.includes('"decision"'));
+    r.child.kill('SIGINT');
+    expect((await r.exited).code).toBe(0);
+    const d = jsonLines(r.lines).find((o) => o.type === 'decision');
+    expect(d).toMatchObject({ verdict: 'accept', caller: { address: '::1' } });
   });
 });
 

@@ -13,8 +13,18 @@ export interface Running {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+const children = new Set<ChildProcessWithoutNullStreams>();
+
+/** Kills every CLI process a test started and did not see exit (call from afterEach). */
+export function killStrayClis(): void {
+  for (const c of children) c.kill('SIGKILL');
+  children.clear();
+}
+
 export function startCli(args: string[], opts: { cwd?: string } = {}): Running {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, stdio: 'pipe' });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
   const lines: string[] = [];
   let partial = '';
   let err = '';

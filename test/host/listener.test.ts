@@ -2,7 +2,8 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WorkbenchListener, type FinalDecision } from '../../electron/host/listener';
 import { loadSandbox, ScriptCompileError, type Sandbox } from '../../electron/host/script/sandbox';
-import { client, sleep, waitFor } from '../helpers/net';
+import * as net from 'node:net';
+import { client, openFds, sleep, waitFor } from '../helpers/net';
 
 let sandbox: Sandbox;
 beforeAll(async () => { sandbox = await loadSandbox(); });
@@ -113,5 +114,52 @@ describe('scripts', () => {
     expect(new Set(decisions.map((d) => d.id)).size).toBe(33);
     // A new script starts with fresh ctx.state.
     expect(logs.every((m) => m === 'state {}')).toBe(true);
+  });
+});
+
+describe('burst through the whole engine', () => {
+  it('2,000 connections, a script with mixed verdicts: one final state each, fds back to baseline', async () => {
+    const baseline = openFds();
+    const { l, decisions } = listen({ discipline: 'held', handler: 'close', backlog: 1024, reofferMs: 1 }, [
+      'export default (req) => {',
+      '  switch (req.id % 4) {',
+      '    case 0: return "accept";',
+      '    case 1: return CF_REJECT;',
+      '    case 2: return req.attempt < 3 ? "defer" : { verdict: "accept", group: 1 };',
+      '    default: return req.attempt < 2 ? CF_DEFER : "reject";',
+      '  }',
+      '};',
+    ].join('\n'));
+    const N = 2000;
+    let done = 0;
+    await new Promise<void>((resolve) => {
+      let started = 0;
+      const launch = (): void => {
+        if (started >= N) return;
+        started++;
+        const s = net.connect(l.port, '127.0.0.1');
+        let ended = false;
+        const finish = (): void => {
+          if (ended) return;
+          ended = true;
+          s.destroy();
+          if (++done === N) resolve(); else launch();
+        };
+        s.on('end', finish);
+        s.on('error', finish);
+        s.on('close', finish);
+      };
+      for (let i = 0; i < 100; i++) launch();
+    });
+    await waitFor(() => decisions.length >= N, 10_000, `${N} decisions`);
+    expect(new Set(decisions.map((d) => d.id)).size).toBe(N);
+    expect(decisions.filter((d) => d.verdict === 'accept').length).toBe(N / 2);
+    expect(decisions.filter((d) => d.verdict === 'reject').length).toBe(N / 2);
+    expect(decisions.every((d) => d.by === 'script')).toBe(true);
+    const summary = l.stop();
+    expect(summary.total).toBe(N);
+    running.splice(running.indexOf(l), 1);
+    await sleep(50);
+    expect(openFds()).toBe(baseline);
   });
 });
