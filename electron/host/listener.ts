@@ -10,21 +10,13 @@ import {
 import type { Sandbox, ConditionScript, ScriptCallResult } from './script/sandbox';
 import type { SessionRecorder } from './session/recorder';
 import type { DecisionEvent, HandlerEvent, RecordedListenerOptions, VerdictCounts } from './session/events';
-import type { ConditionRequest, Decider, Discipline, FinalVerdict, HandlerKind, Qos, Verdict } from './types';
+import type { ConditionRequest, Decider, FinalVerdict, Qos, Verdict } from './types';
 
-export interface ListenerOptions {
+/** A listener's options: what the session records (less `bind`), plus what it does not. */
+export interface ListenerOptions extends Omit<RecordedListenerOptions, 'bind'> {
+  /** Bind address (the session calls it `bind`). */
   address: string;
-  port: number;
-  backlog: number;
-  discipline: Discipline;
-  handler: HandlerKind;
-  fallback: Verdict;
-  /** Per-call time budget of the condition script. */
-  budgetMs: number;
-  deferTimeoutMs: number;
-  reofferMs: number;
-  deferAcceptS: number;
-  fastOpen: boolean;
+  /** dwCallbackData handed to every condition call. */
   callbackData: number;
   /** Script memory limit, bytes. */
   memoryLimit: number;
@@ -174,11 +166,8 @@ export class WorkbenchListener extends EventEmitter {
       defaultVerdict: VERDICT_CODES[o.fallback],
       callbackData: o.callbackData,
     });
-    const recordedOptions: RecordedListenerOptions = {
-      bind: o.address, port: o.port, backlog: o.backlog, discipline: o.discipline, handler: o.handler,
-      fallback: o.fallback, budgetMs: o.budgetMs, deferTimeoutMs: o.deferTimeoutMs, reofferMs: o.reofferMs,
-      deferAcceptS: o.deferAcceptS, fastOpen: o.fastOpen,
-    };
+    const { address, callbackData: _callbackData, memoryLimit: _memoryLimit, ...recorded } = o;
+    const recordedOptions: RecordedListenerOptions = { bind: address, ...recorded };
     this.listenerInfo = { id: this.id, address: this.native.address, port: this.native.port, discipline: o.discipline };
     this.recorder?.record({ type: 'listener', listener: this.id, address: this.native.address, port: this.native.port, options: recordedOptions });
     if (this.scriptVersion) this.recorder?.record({ type: 'script', listener: this.id, ...this.scriptVersion });
