@@ -247,6 +247,8 @@ function formatBytes(n: number): string {
 
 let heapBuffer: ArrayBuffer | null = null;
 let heapU8 = new Uint8Array(0);
+/** The heap as a Buffer, for bulk UTF-16 writes (Buffer.write is native; a charCodeAt loop is not). */
+let heapBytes = Buffer.alloc(0);
 let heapU16 = new Uint16Array(0);
 let heapI32 = new Int32Array(0);
 let heapF64 = new Float64Array(0);
@@ -256,6 +258,7 @@ function refreshHeap(memory: WasmMemory): void {
   if (buffer !== heapBuffer) {
     heapBuffer = buffer;
     heapU8 = new Uint8Array(buffer);
+    heapBytes = Buffer.from(buffer);
     heapU16 = new Uint16Array(buffer);
     heapI32 = new Int32Array(buffer);
     heapF64 = new Float64Array(buffer);
@@ -654,11 +657,7 @@ class Instance {
         at += n;
       }
     }
-    if (sqosJson !== null) {
-      const u16 = heapU16;
-      const at = (base + sqosOffset) >> 1;
-      for (let k = 0; k < sqosJson.length; k++) u16[at + k] = sqosJson.charCodeAt(k);
-    }
+    if (sqosJson !== null) heapBytes.write(sqosJson, base + sqosOffset, 2 * sqosJson.length, 'utf16le');
     if (data && dataLength !== 0) heapU8.set(data, base + dataOffset);
   }
 
