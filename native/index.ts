@@ -108,7 +108,8 @@ interface RawListener {
   readonly address: string;
   readonly port: number;
   readonly backend: 'posix' | 'winsock';
-  start(onOffer: RawOfferCallback, onEvents: (events: NativeEvent[]) => void): void;
+  /** Events arrive as one JSON array per batch. */
+  start(onOffer: RawOfferCallback, onEvents: (eventsJson: string) => void): void;
   call(options: { addrlen?: number }, condition?: RawOfferCallback): CallResult;
   wake(id?: number): void;
   queueDepths(): { kernel: number | null; held: number; deferred: number };
@@ -130,12 +131,12 @@ export class NativeListener {
 
   /** Starts the accept thread; the fast path: offers arrive as JSON strings. */
   startRaw(onOffer: RawOfferCallback, onEvents: (events: NativeEvent[]) => void): void {
-    this.raw.start(onOffer, onEvents);
+    this.raw.start(onOffer, (json) => onEvents(JSON.parse(json) as NativeEvent[]));
   }
 
   /** Starts the accept thread with decoded offers (convenient, a little slower). */
   start(onOffer: (offer: NativeOffer) => NativeDecision, onEvents: (events: NativeEvent[]) => void): void {
-    this.raw.start((_id, _attempt, json, sqos) => onOffer(decodeOffer(json, sqos)), onEvents);
+    this.startRaw((_id, _attempt, json, sqos) => onOffer(decodeOffer(json, sqos)), onEvents);
   }
 
   /** One non-blocking WSAAccept call on this thread (listeners created with manual: true). */
