@@ -64,7 +64,7 @@ export type NativeEvent =
       result: string; code: number; latencyUs: number; callerAddress: string; callerPort: number; message?: string;
     }
   | { type: 'handler'; id: number; event: 'close' | 'reset' | 'local-close'; bytesIn: number; bytesOut: number }
-  | { type: 'default-verdict'; id: number; attempt: number; verdict: number }
+  | { type: 'default-verdict'; id: number; attempt: number; verdict: number; offer: OfferJson; sqos: Qos | null }
   | { type: 'error'; id: number; result: string; code: number; message: string };
 
 export interface CallResult {

@@ -9,7 +9,7 @@ import {
 } from '../../native/index';
 import type { Sandbox, ConditionScript, ScriptCallResult } from './script/sandbox';
 import type { SessionRecorder } from './session/recorder';
-import type { DecisionEvent, HandlerEvent, RecordedListenerOptions, VerdictCounts } from './session/events';
+import type { DecisionEvent, HandlerEvent, OfferEvent, RecordedListenerOptions, VerdictCounts } from './session/events';
 import type { ConditionRequest, Decider, FinalVerdict, Qos, Verdict } from './types';
 
 /** A listener's options: what the session records (less `bind`), plus what it does not. */
@@ -280,28 +280,37 @@ export class WorkbenchListener extends EventEmitter {
     const ask = result?.ask ?? false;
     this.emit('offer', { id, attempt, verdict, by, ask });
     if (!this.recorder) return;
-    // The native offer JSON already has the session's shapes (base64 raw bytes and caller data).
-    const o = JSON.parse(json) as OfferJson;
-    this.recorder.record({
+    const sqos = sqosJson === null ? null : JSON.parse(sqosJson) as Qos;
+    this.writeOffer(JSON.parse(json) as OfferJson, sqos, verdict, by, conditionUs, {
+      ...(ask ? { ask: true } : {}),
+      ...(calleeData ? { calleeData: Buffer.from(calleeData).toString('base64') } : {}),
+      ...(group !== undefined ? { group } : {}),
+      ...(result?.error ? { error: result.error } : {}),
+    });
+  }
+
+  /** An offer event; the native offer JSON already has the session's shapes (base64 bytes). */
+  private writeOffer(
+    o: OfferJson, sqos: Qos | null, verdict: Verdict, by: Decider, conditionUs: number,
+    extra: Pick<OfferEvent, 'ask' | 'calleeData' | 'group' | 'error'>,
+  ): void {
+    this.recorder?.record({
       type: 'offer',
       listener: this.id,
-      id,
-      attempt,
+      id: o.id,
+      attempt: o.attempt,
       caller: o.caller,
       callee: o.callee,
       callerData: o.callerData,
       callerDataSource: o.callerDataSource,
-      sqos: sqosJson === null ? null : JSON.parse(sqosJson) as Qos,
+      sqos,
       gqos: null,
       verdict,
-      ...(ask ? { ask: true } : {}),
       by,
       conditionUs: Math.round(conditionUs),
       result: verdict === 'accept' ? 'OK' : verdict === 'reject' ? 'WSAECONNREFUSED' : 'WSATRY_AGAIN',
       scriptVersion: this.scriptVersion?.version ?? null,
-      ...(calleeData ? { calleeData: Buffer.from(calleeData).toString('base64') } : {}),
-      ...(group !== undefined ? { group } : {}),
-      ...(result?.error ? { error: result.error } : {}),
+      ...extra,
     });
   }
 
@@ -334,10 +343,10 @@ export class WorkbenchListener extends EventEmitter {
         case 'default-verdict': {
           // JS did not answer within the native budget: the native side applied the fallback.
           const verdict = CODE_VERDICTS[e.verdict] ?? 'reject';
+          const waitedMs = this.options.budgetMs + NATIVE_BUDGET_MARGIN_MS;
           this.emit('offer', { id: e.id, attempt: e.attempt, verdict, by: 'default', ask: false });
-          this.recorder?.record({
-            type: 'error', listener: this.id, id: e.id, code: 'budget',
-            message: `no verdict within ${this.options.budgetMs + NATIVE_BUDGET_MARGIN_MS} ms; applied ${verdict}`,
+          this.writeOffer(e.offer, e.sqos, verdict, 'default', waitedMs * 1000, {
+            error: { code: 'budget', message: `no verdict from the host within ${waitedMs} ms; applied the fallback (${verdict})` },
           });
           break;
         }

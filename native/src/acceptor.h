@@ -126,6 +126,7 @@ struct Event {
   uint64_t bytesIn = 0, bytesOut = 0;
   int verdict = 0;  // EV_DEFAULT_VERDICT: the verdict applied
   std::string message;
+  std::string offerJson, sqosJson;  // EV_DEFAULT_VERDICT: the offer JS did not answer in time
 };
 
 using EventSink = std::function<void(Event&&)>;

@@ -250,6 +250,10 @@ void AppendEventJson(std::string* out, const Event& e) {
       out->append(std::to_string(e.attempts));
       out->append(",\"verdict\":");
       out->append(std::to_string(e.verdict));
+      out->append(",\"offer\":");
+      out->append(e.offerJson);
+      out->append(",\"sqos\":");
+      out->append(e.sqosJson.empty() ? std::string("null") : e.sqosJson);
       break;
     default:
       out->append(",\"type\":\"error\",\"result\":\"");
@@ -437,6 +441,8 @@ class Listener : public Napi::ObjectWrap<Listener> {
     e.id = offer.id;
     e.attempts = offer.attempt;
     e.verdict = d.code;
+    e.offerJson = slot->json;
+    e.sqosJson = slot->sqos;
     QueueEvent(std::move(e));
     return d;
   }

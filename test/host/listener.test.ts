@@ -163,3 +163,46 @@ describe('burst through the whole engine', () => {
     expect(openFds()).toBe(baseline);
   });
 });
+
+describe('a stalled host', () => {
+  it('gets the default verdict from the native side, recorded as an offer by "default"', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { SessionRecorder } = await import('../../electron/host/session/recorder');
+    const { validateSessionFile } = await import('../helpers/session-schema');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aw-stall-'));
+    const file = path.join(dir, 's.jsonl');
+    const recorder = SessionRecorder.open(file, { appVersion: 'test', backend: 'posix' });
+    const l = new WorkbenchListener(1, { budgetMs: 10, fallback: 'reject', handler: 'close' }, sandbox, recorder);
+    running.push(l);
+    l.setScript('export default () => "accept";', 'accept.js');
+    const decisions: FinalDecision[] = [];
+    l.on('decision', (d: FinalDecision) => decisions.push(d));
+    l.start();
+    // The caller lives in another process, so it connects while this JS thread is stalled.
+    const { spawn } = await import('node:child_process');
+    const caller = spawn(process.execPath, ['-e', `
+      const s = require('net').connect(${l.port}, '127.0.0.1');
+      s.on('error', (e) => { console.log(e.code); process.exit(0); });
+      s.on('end', () => { console.log('eof'); process.exit(0); });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let seen = '';
+    caller.stdout.on('data', (d: Buffer) => { seen += d.toString(); });
+    const exited = new Promise((resolve) => caller.on('exit', resolve));
+    // Stay busy well past the native wait (budget + 250 ms) after the caller has connected.
+    const until = Date.now() + 1500;
+    while (Date.now() < until) { /* stalled host */ }
+    await exited;
+    expect(seen.trim()).toBe('ECONNRESET');
+    await waitFor(() => decisions.length === 1);
+    expect(decisions[0]).toMatchObject({ verdict: 'reject', by: 'default', attempts: 1 });
+    l.stop();
+    running.splice(running.indexOf(l), 1);
+    recorder.close();
+    expect(validateSessionFile(file).errors).toEqual([]);
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((x) => JSON.parse(x) as Record<string, unknown>);
+    const offers = lines.filter((x) => x.type === 'offer');
+    expect(offers).toEqual([expect.objectContaining({ id: 1, attempt: 1, verdict: 'reject', by: 'default', error: expect.objectContaining({ code: 'budget' }) })]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
