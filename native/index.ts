@@ -164,7 +164,8 @@ export function loadAddon(): Addon {
     const root = path.basename(path.dirname(here)) === 'dist' ? path.resolve(here, '../..') : path.resolve(here, '..');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const load = require('node-gyp-build') as (dir: string) => Addon;
-    addon = load(root);
+    // AW_ADDON_DIR: a package directory holding another build of the addon (the sanitizer run).
+    addon = load(process.env.AW_ADDON_DIR ?? root);
   }
   return addon;
 }

@@ -3,7 +3,7 @@
 'use strict';
 const { execFile } = require('node:child_process');
 const path = require('node:path');
-const addon = require('node-gyp-build')(path.resolve(__dirname, '../..'));
+const addon = require('node-gyp-build')(process.env.AW_ADDON_DIR || path.resolve(__dirname, '../..'));
 
 const listener = new addon.Listener({ address: '127.0.0.1', port: 0, fastOpen: true, handler: 'echo' });
 const offers = [];
