@@ -390,6 +390,10 @@ class Listener : public Napi::ObjectWrap<Listener> {
     slot->json = OfferToJson(offer);
     slot->sqos = SqosToJson(offer);
     int64_t t0 = NowNs();
+    {
+      std::lock_guard<std::mutex> lock(currentMu_);
+      current_ = slot;
+    }
     auto* ref = new std::shared_ptr<Slot>(slot);
     napi_status st = offerTsfn_.BlockingCall(ref, [](Napi::Env env, Napi::Function fn, std::shared_ptr<Slot>* data) {
       std::shared_ptr<Slot> s = *data;
@@ -587,6 +591,15 @@ class Listener : public Napi::ObjectWrap<Listener> {
     if (stoppedInternal_) return;
     stoppedInternal_ = true;
     stopping_ = true;
+    {
+      // An offer may be waiting for this very thread to answer: release it now.
+      std::lock_guard<std::mutex> lock(currentMu_);
+      if (current_) {
+        std::lock_guard<std::mutex> slotLock(current_->mu);
+        current_->cv.notify_all();
+      }
+      current_.reset();
+    }
     if (acceptor_) acceptor_->Stop();
     if (offerTsfn_) offerTsfn_.Release();
     if (eventsTsfn_) eventsTsfn_.Release();
@@ -613,6 +626,8 @@ class Listener : public Napi::ObjectWrap<Listener> {
   std::mutex eventsMu_;
   std::vector<Event> events_;
   bool eventsScheduled_ = false;
+  std::mutex currentMu_;
+  std::shared_ptr<Slot> current_;  // the offer the accept thread is waiting on, if any
   std::mutex statsMu_;
   std::vector<uint32_t> roundTrips_;
   uint64_t roundTripCount_ = 0;
