@@ -193,17 +193,10 @@ export class WorkbenchListener extends EventEmitter {
   stop(): ListenerSummary {
     if (this.finalSummary) return this.finalSummary;
     this.stopped = true;
-    const rt = this.native?.roundTrip();
-    this.native?.stop();
+    this.native?.stop(); // delivers the last events synchronously
     this.script?.dispose();
     this.script = null;
-    const total = Object.values(this.counts).reduce((a, b) => a + b, 0);
-    this.finalSummary = {
-      counts: { ...this.counts },
-      total,
-      offers: this.offers,
-      roundTripUs: { p50: rt?.p50Us ?? null, p99: rt?.p99Us ?? null, samples: rt?.samples ?? 0 },
-    };
+    this.finalSummary = this.summary();
     return this.finalSummary;
   }
 
