@@ -1,13 +1,28 @@
 // Entry point of `bin/accept-workbench`.
+import { inspectCommand, INSPECT_USAGE } from './inspect';
 import { listenCommand, LISTEN_USAGE } from './listen';
+import { liveReplayCommand, LIVE_REPLAY_USAGE } from './live-replay';
+import { replayCommand, REPLAY_USAGE } from './replay';
+import { simulateCommand, SIMULATE_USAGE } from './simulate';
 import { APP_VERSION } from './version';
 
 const USAGE = `accept-workbench ${APP_VERSION}: inspect conditional accepts (WSAAccept)
 
 commands:
   listen     listen on a socket and decide each connection request with a condition script
+  simulate   open client connections against a listener and report what each client saw
+  replay     re-run a recorded session with another condition script (--live: against a listener)
+  inspect    summarise a recorded session (--csv: one row per request)
 
 ${LISTEN_USAGE}
+
+${SIMULATE_USAGE}
+
+${REPLAY_USAGE}
+
+${LIVE_REPLAY_USAGE}
+
+${INSPECT_USAGE}
 
 Run 'accept-workbench COMMAND --help' for one command.`;
 
@@ -17,6 +32,13 @@ export function main(argv: string[]): void {
     switch (command) {
       case 'listen':
         return listenCommand(rest);
+      case 'simulate':
+        return simulateCommand(rest);
+      case 'replay':
+        // Offline what-if re-evaluation, or a live re-drive of the recorded callers.
+        return rest.includes('--live') ? liveReplayCommand(rest) : replayCommand(rest);
+      case 'inspect':
+        return inspectCommand(rest);
       case undefined:
       case 'help':
       case '--help':
