@@ -10,8 +10,15 @@
       "defines!": [],
       "conditions": [
         ["OS=='win'", {
-          "sources": [],
-          "libraries": ["-lws2_32"]
+          "sources": ["native/src/win/win_acceptor.cc"],
+          "libraries": ["-lws2_32"],
+          "defines": ["_WIN32_WINNT=0x0A00", "WIN32_LEAN_AND_MEAN", "NOMINMAX", "_HAS_EXCEPTIONS=1"],
+          "msvs_settings": {
+            "VCCLCompilerTool": {
+              "ExceptionHandling": 1,
+              "AdditionalOptions": ["/std:c++17", "/utf-8"]
+            }
+          }
         }, {
           "sources": ["native/src/posix/posix_acceptor.cc"]
         }],
