@@ -1,0 +1,884 @@
+// What-if replay: runs a new condition script over the requests of a recorded session, offline
+// (no sockets), and compares each request's new final verdict with the recorded one.
+//
+// The rules are stated for users in docs/replay.md; in short:
+// - Recorded offers are the *slots* at which a request can be offered: same time, same inputs
+//   (caller, callee, caller data, SQOS). Recorded events are processed in file order (the order of
+//   their `t`), and the re-offers the replay invents (synthetic offers) are slotted in between by
+//   time, so one compiled script sees every request of every listener in the order it would have.
+// - A request decided (accept / reject) earlier than recorded stops there: its later slots are
+//   ignored.
+// - After a slot at which the recording stopped offering the request (its verdict was final, or
+//   the script asked a person and the request was parked) a request the new script merely defers
+//   is re-offered at the listener's reofferMs cadence, with the inputs of the latest slot, until
+//   its next recorded slot, or its end.
+// - "ask" parks the request: later slots are skipped until a recorded person decision (an offer
+//   with by "person"), which is applied there; without one the request waits for its end.
+// - The end of a request the new script has not decided: the recorded final state when the
+//   system made it (withdraw, expire, error: at its recorded time); otherwise, when the recording
+//   decided it, expiry at arrival + deferTimeoutMs; in any case expiry when the recording ends.
+// - A script error gives the listener's fallback verdict (by "fallback") and is reported.
+//
+// Known limits: arrivals and the slots of other requests are those recorded, so the head-of-line
+// blocking of the winsock discipline is not re-simulated; `req.queue.kernel` is null (the
+// recording does not hold it) and held/deferred are the replay's own counts.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as nodePath from 'node:path';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import type { ConditionScript, ScriptCallResult } from '../script/sandbox';
+import type {
+  DecisionEvent, OfferEvent, RecordedListenerOptions, SessionEvent, SessionHeader,
+} from '../session/events';
+import { SessionFormatError, streamSession, type Session } from '../session/reader';
+import type { CallerDataSource, ConditionRequest, Decider, Family, FinalVerdict, ListenerInfo } from '../types';
+
+/** A request's final state as the recording or the replay has it. */
+export interface ReplayOutcome {
+  verdict: FinalVerdict;
+  by: Decider | 'system';
+  /** Offers the request had (script offers and a person's). */
+  attempts: number;
+}
+
+export interface RequestResult {
+  listener: number;
+  id: number;
+  caller: { address: string; port: number };
+  /** null: the recording has no decision for it (it stopped first); then it is not compared. */
+  recorded: ReplayOutcome | null;
+  now: ReplayOutcome;
+  /** The final verdict differs from the recorded one. */
+  changed: boolean;
+}
+
+/** A failure of the new script on one offer (the offer got the listener's fallback verdict). */
+export interface ReplayScriptError {
+  listener: number;
+  id: number;
+  attempt: number;
+  code: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+export interface ReplayProgress {
+  /** Records processed so far (lines of the file when streaming it). */
+  lines: number;
+  /** Where bytes are known (streaming a file), how far into it; else null. */
+  bytesRead: number | null;
+  totalBytes: number | null;
+  requests: number;
+}
+
+export interface WhatIfSummary {
+  /** Requests compared or left unfinished: same + changed + unfinished. */
+  requests: number;
+  same: number;
+  changed: number;
+  /** Requests the recording has no decision for. */
+  unfinished: number;
+  /** Offers on which the new script failed. */
+  errors: number;
+  /** Offers the replay made: script calls plus applied person decisions. */
+  offers: number;
+  /** Of those, re-offers the recording does not have (see the rules above). */
+  syntheticOffers: number;
+  elapsedMs: number;
+  requestsPerSecond: number;
+  /** Stopped through the AbortSignal: the counts cover what was done until then. */
+  aborted: boolean;
+  /** Reader warnings, e.g. a cut-short last line. */
+  warnings: string[];
+}
+
+export interface WhatIfOptions {
+  /** Stops the replay (checked before each record and between synthetic offers). */
+  signal?: AbortSignal;
+  /** Called once per request, when both its recorded and its new final state are known. */
+  onResult?: (result: RequestResult) => void;
+  onError?: (error: ReplayScriptError) => void;
+  /** ctx.log / console.log messages of the new script, per call. */
+  onLog?: (log: { listener: number; id: number; attempt: number; message: string }) => void;
+  onProgress?: (progress: ReplayProgress) => void;
+  /** Called for each `listener` record (a listener started). */
+  onListener?: (listener: ListenerInfo & { options: RecordedListenerOptions }) => void;
+  /** dwCallbackData for every call; the recording does not hold it (the CLI listener uses 0). */
+  callbackData?: number;
+  /** Name used in format errors; default: the file's base name, or "session" for one in memory. */
+  name?: string;
+}
+
+/**
+ * Synthetic offers are at least this far apart, so that a listener recorded with reofferMs 0 (the
+ * live engine then re-offers as fast as it loops) still replays in bounded time.
+ */
+export const MIN_REOFFER_MS = 1;
+
+/** Thrown by WhatIfReplay.push once the signal is aborted (replaySession[File] turn it into `aborted: true`). */
+export class ReplayAborted extends Error {}
+
+/**
+ * Ids of requests already reported (to catch records about a request after its decision). Request
+ * ids are small and dense (the acceptor numbers them 1, 2, ...), so a bitset; others go to a Set.
+ */
+class IdSet {
+  private bits = new Uint8Array(1024);
+  private readonly others = new Set<number>();
+
+  add(id: number): void {
+    if (id >= 1 << 28) {
+      this.others.add(id);
+      return;
+    }
+    const byte = id >>> 3;
+    if (byte >= this.bits.length) {
+      let n = this.bits.length;
+      while (n <= byte) n *= 2;
+      const grown = new Uint8Array(n);
+      grown.set(this.bits);
+      this.bits = grown;
+    }
+    this.bits[byte]! |= 1 << (id & 7);
+  }
+
+  has(id: number): boolean {
+    if (id >= 1 << 28) return this.others.has(id);
+    const byte = id >>> 3;
+    return byte < this.bits.length && (this.bits[byte]! & (1 << (id & 7))) !== 0;
+  }
+}
+
+interface ListenerState {
+  options: RecordedListenerOptions;
+  info: ListenerInfo;
+  cadenceMs: number;
+  requests: Map<number, RequestState>;
+  /** Requests whose recorded decision has been seen and that are reported already. */
+  reported: IdSet;
+  /** Requests offered in the replay and not final yet (req.queue.held), and those deferred. */
+  held: number;
+  deferred: number;
+}
+
+interface RequestState {
+  listener: ListenerState;
+  id: number;
+  caller: { address: string; port: number };
+  /** Time of the first recorded offer (NaN: none yet): arrival is at most this. */
+  firstT: number;
+  /** The latest recorded offer: the inputs of the next offer. */
+  input: OfferEvent | null;
+  /** Decoded input.callerData and serialized input.sqos, for repeated (synthetic) offers. */
+  inputData: Uint8Array | null;
+  inputSqos: string | null | undefined;
+  attempts: number;
+  deferredOnce: boolean;
+  /** Waiting for a person ("ask"). */
+  parked: boolean;
+  /** Bumped to cancel scheduled synthetic offers. */
+  generation: number;
+  /** Expiry time once known (arrival + deferTimeoutMs), else NaN. */
+  deadline: number;
+  now: ReplayOutcome | null;
+  recorded: ReplayOutcome | null;
+}
+
+const OFFER = 1;
+const EXPIRE = 0;
+
+interface Timer {
+  time: number;
+  /** EXPIRE sorts before OFFER at the same time: the live engine checks expiry first. */
+  kind: number;
+  seq: number;
+  request: RequestState;
+  generation: number;
+}
+
+/** A binary min-heap of timers by (time, kind, seq). */
+class TimerHeap {
+  private readonly items: Timer[] = [];
+
+  get size(): number { return this.items.length; }
+  peek(): Timer | undefined { return this.items[0]; }
+
+  push(t: Timer): void {
+    const a = this.items;
+    a.push(t);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(a[i]!, a[p]!)) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+
+  pop(): Timer | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && before(a[l]!, a[m]!)) m = l;
+        if (r < a.length && before(a[r]!, a[m]!)) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function before(a: Timer, b: Timer): boolean {
+  return a.time !== b.time ? a.time < b.time : a.kind !== b.kind ? a.kind < b.kind : a.seq < b.seq;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The replay engine. Feed it the records of one session in file order (push), then call finish().
+ * Synchronous: the caller decides how to read the file and when to yield.
+ */
+export class WhatIfReplay {
+  private readonly listeners = new Map<number, ListenerState>();
+  private readonly timers = new TimerHeap();
+  private seq = 0;
+  private records = 0;
+  private finished = false;
+  private readonly startedAt = performance.now();
+  private readonly counts = { requests: 0, same: 0, changed: 0, unfinished: 0, errors: 0, offers: 0, syntheticOffers: 0 };
+  private readonly callbackData: number;
+  // One request object reused for every call: the sandbox copies what it needs during run().
+  private readonly req: ConditionRequest;
+  private readonly queue = { kernel: null, held: 0, deferred: 0 };
+  private readonly sqos = new SqosSerializer();
+
+  constructor(
+    private readonly script: ConditionScript,
+    private readonly opts: WhatIfOptions = {},
+  ) {
+    this.callbackData = opts.callbackData ?? 0;
+    this.req = {
+      id: 0,
+      caller: { family: 'ipv4', address: '', port: 0 },
+      callee: { family: 'ipv4', address: '', port: 0 },
+      callerData: EMPTY,
+      callerDataSource: 'none',
+      sqos: null, // travels as sqosJson (parsed in the sandbox only when the script reads it)
+      gqos: null,
+      attempt: 1,
+      queue: this.queue,
+      listener: { id: 0, address: '', port: 0, discipline: 'winsock' },
+      callbackData: this.callbackData,
+    };
+  }
+
+  /** Records processed so far. */
+  get recordCount(): number { return this.records; }
+  get requestCount(): number { return this.counts.requests; }
+
+  /**
+   * One record of the session (after the header), in file order. `line` is used in the
+   * SessionFormatError thrown for records that contradict earlier ones.
+   */
+  push(event: SessionEvent, line: number): void {
+    if (this.opts.signal?.aborted) throw new ReplayAborted();
+    this.records++;
+    const t = event.t;
+    this.runTimers(t);
+    switch (event.type) {
+      case 'listener': {
+        const o = event.options;
+        const existing = this.listeners.get(event.listener);
+        const info: ListenerInfo = { id: event.listener, address: event.address, port: event.port, discipline: o.discipline };
+        if (existing) {
+          existing.options = o;
+          existing.info = info;
+          existing.cadenceMs = Math.max(o.reofferMs, MIN_REOFFER_MS);
+        } else {
+          this.listeners.set(event.listener, {
+            options: o, info, cadenceMs: Math.max(o.reofferMs, MIN_REOFFER_MS), requests: new Map(), reported: new IdSet(), held: 0, deferred: 0,
+          });
+        }
+        this.opts.onListener?.({ ...info, options: o });
+        break;
+      }
+      case 'offer':
+        this.recordedOffer(event, line);
+        break;
+      case 'decision':
+        this.recordedDecision(event, line);
+        break;
+      default:
+        // script, handler, log, error: the recording's own, not inputs of the replay. `end`: the
+        // timers before it have run; what is still waiting expires in finish().
+        break;
+    }
+  }
+
+  /**
+   * The recording is over: requests still waiting expire at its end (the `end` record's time, or
+   * the last record's), and requests the recording never decided are reported as unfinished.
+   */
+  finish(warnings: string[] = []): WhatIfSummary {
+    if (!this.finished) {
+      this.finished = true;
+      for (const l of this.listeners.values()) {
+        for (const r of [...l.requests.values()]) {
+          if (!r.now) this.finalize(r, 'expire', 'system');
+          this.emit(r);
+        }
+      }
+    }
+    return this.summary(false, warnings);
+  }
+
+  /** The summary so far (aborted: the replay was stopped before the end). */
+  summary(aborted: boolean, warnings: string[] = []): WhatIfSummary {
+    const elapsedMs = performance.now() - this.startedAt;
+    return {
+      ...this.counts,
+      elapsedMs: Math.round(elapsedMs * 10) / 10,
+      requestsPerSecond: elapsedMs > 0 ? Math.round(this.counts.requests / (elapsedMs / 1000)) : 0,
+      aborted,
+      warnings,
+    };
+  }
+
+  // ---- recorded events ------------------------------------------------------------------------
+
+  private listenerOf(listener: number, line: number): ListenerState {
+    const l = this.listeners.get(listener);
+    if (!l) throw new SessionFormatError(this.opts.name ?? 'session', line, `no listener ${listener} was started before this line`, 'listener');
+    return l;
+  }
+
+  private requestOf(l: ListenerState, id: number, caller: { address: string; port: number }): RequestState {
+    let r = l.requests.get(id);
+    if (!r) {
+      r = {
+        listener: l, id, caller: { address: caller.address, port: caller.port }, firstT: NaN,
+        input: null, inputData: null, inputSqos: undefined, attempts: 0, deferredOnce: false, parked: false,
+        generation: 0, deadline: NaN, now: null, recorded: null,
+      };
+      l.requests.set(id, r);
+    }
+    return r;
+  }
+
+  private recordedOffer(e: OfferEvent, line: number): void {
+    const l = this.listenerOf(e.listener, line);
+    const r = this.requestOf(l, e.id, e.caller);
+    if (r.recorded || l.reported.has(e.id)) {
+      throw new SessionFormatError(this.opts.name ?? 'session', line, `an offer of request ${e.id} after its decision`, 'id');
+    }
+    if (Number.isNaN(r.firstT)) r.firstT = e.t;
+    r.input = e;
+    r.inputSqos = undefined;
+    r.inputData = null;
+    if (r.now) return; // decided earlier than recorded: later slots do not matter
+    if (r.parked) {
+      if (e.by === 'person') this.personDecision(r, e);
+      return; // waiting for a person: no offer in this slot
+    }
+    r.generation++; // this slot replaces any synthetic re-offer still scheduled
+    // The recording stopped offering after this slot when its verdict was final or it parked.
+    this.offer(r, e.t, e.verdict !== 'defer' || e.ask === true, false);
+  }
+
+  private recordedDecision(d: DecisionEvent, line: number): void {
+    const l = this.listenerOf(d.listener, line);
+    const r = this.requestOf(l, d.id, d.caller);
+    if (r.recorded || l.reported.has(d.id)) {
+      throw new SessionFormatError(this.opts.name ?? 'session', line, `a second decision for request ${d.id}`, 'id');
+    }
+    r.recorded = { verdict: d.verdict, by: d.by, attempts: d.attempts };
+    if (!r.now) {
+      if (r.attempts === 0) {
+        // Never offered (e.g. withdrawn before its first offer): nothing to decide differently.
+        this.finalize(r, d.verdict, d.by);
+      } else if (d.by === 'system') {
+        // Withdrawn, expired or failed in the system: that happens whatever the script said.
+        this.finalize(r, d.verdict, 'system');
+      } else {
+        // The recording decided it; the replay keeps it waiting until it expires.
+        r.deadline = d.t - d.latencyUs / 1000 + l.options.deferTimeoutMs;
+        if (r.deadline <= d.t) this.finalize(r, 'expire', 'system');
+        else this.timers.push({ time: r.deadline, kind: EXPIRE, seq: this.seq++, request: r, generation: r.generation });
+      }
+    }
+    this.settled(r);
+  }
+
+  // ---- the replay's own actions -------------------------------------------------------------
+
+  /** Runs every timer due before time t (ties go to the recorded event). */
+  private runTimers(t: number): void {
+    const timers = this.timers;
+    const signal = this.opts.signal;
+    for (let top = timers.peek(); top !== undefined && top.time < t; top = timers.peek()) {
+      timers.pop();
+      const r = top.request;
+      if (r.now) continue;
+      if (top.kind === EXPIRE) {
+        this.finalize(r, 'expire', 'system');
+        this.settled(r);
+        continue;
+      }
+      if (top.generation !== r.generation || r.parked) continue;
+      if (signal?.aborted) throw new ReplayAborted();
+      // Deadline not known yet (the recorded decision is still ahead): arrival is at most firstT.
+      if (top.time >= r.firstT + r.listener.options.deferTimeoutMs) {
+        this.finalize(r, 'expire', 'system');
+        this.settled(r);
+        continue;
+      }
+      this.offer(r, top.time, true, true);
+    }
+  }
+
+  private offer(r: RequestState, time: number, openEnded: boolean, synthetic: boolean): void {
+    const l = r.listener;
+    const input = r.input!;
+    r.attempts++;
+    if (r.attempts === 1) l.held++;
+    this.counts.offers++;
+    if (synthetic) this.counts.syntheticOffers++;
+
+    if (r.inputSqos === undefined) {
+      r.inputData = input.callerData === '' ? EMPTY : Buffer.from(input.callerData, 'base64');
+      r.inputSqos = hasSqosJson(input) ? input.sqosJson : input.sqos === null ? null : this.sqos.json(input.sqos);
+    }
+    const req = this.req;
+    req.id = r.id;
+    req.caller = input.caller;
+    req.callee = input.callee;
+    req.callerData = r.inputData!;
+    req.callerDataSource = input.callerDataSource;
+    req.attempt = r.attempts;
+    req.listener = l.info;
+    this.queue.held = l.held;
+    this.queue.deferred = l.deferred;
+    const result: ScriptCallResult = this.script.run(req, {
+      budgetMs: l.options.budgetMs, fallback: l.options.fallback, sqosJson: r.inputSqos,
+    });
+    if (result.logs.length !== 0 && this.opts.onLog) {
+      for (const message of result.logs) this.opts.onLog({ listener: l.info.id, id: r.id, attempt: r.attempts, message });
+    }
+    if (result.error) {
+      this.counts.errors++;
+      this.opts.onError?.({ listener: l.info.id, id: r.id, attempt: r.attempts, ...result.error });
+    }
+    if (result.verdict !== 'defer') {
+      this.finalize(r, result.verdict, result.by);
+      this.settled(r);
+      return;
+    }
+    if (!r.deferredOnce) {
+      r.deferredOnce = true;
+      l.deferred++;
+    }
+    if (result.ask) {
+      r.parked = true;
+    } else if (openEnded) {
+      const next = time + l.cadenceMs;
+      if (!(next >= r.deadline)) {
+        this.timers.push({ time: next, kind: OFFER, seq: this.seq++, request: r, generation: r.generation });
+      }
+    }
+  }
+
+  /** A recorded person's decision, applied to a request the new script parked. */
+  private personDecision(r: RequestState, e: OfferEvent): void {
+    r.attempts++;
+    this.counts.offers++;
+    if (e.verdict === 'accept' || e.verdict === 'reject') {
+      this.finalize(r, e.verdict, 'person');
+      this.settled(r);
+    } else {
+      // A person's "defer" releases the request: the recording re-offers it from here on.
+      r.parked = false;
+      r.generation++;
+    }
+  }
+
+  private finalize(r: RequestState, verdict: FinalVerdict, by: Decider | 'system'): void {
+    const l = r.listener;
+    r.now = { verdict, by, attempts: r.attempts };
+    r.generation++;
+    r.parked = false;
+    if (r.attempts > 0) l.held--;
+    if (r.deferredOnce) l.deferred--;
+  }
+
+  /** Reports a request once both its recorded and its new final state are known. */
+  private settled(r: RequestState): void {
+    if (r.now && r.recorded) this.emit(r);
+  }
+
+  private emit(r: RequestState): void {
+    if (!r.listener.requests.delete(r.id)) return; // already reported
+    if (r.recorded) r.listener.reported.add(r.id);
+    const now = r.now!;
+    const recorded = r.recorded;
+    const changed = recorded !== null && recorded.verdict !== now.verdict;
+    this.counts.requests++;
+    if (recorded === null) this.counts.unfinished++;
+    else if (changed) this.counts.changed++;
+    else this.counts.same++;
+    this.opts.onResult?.({ listener: r.listener.info.id, id: r.id, caller: r.caller, recorded, now, changed });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a whole session
+
+/**
+ * Replays a session already in memory. Line numbers in errors count the header as line 1 and one
+ * line per event (exact unless the file had blank lines).
+ */
+export function replaySession(session: Session, script: ConditionScript, opts: WhatIfOptions = {}): WhatIfSummary {
+  const replay = new WhatIfReplay(script, opts);
+  try {
+    let line = 1;
+    for (const e of session.events) {
+      replay.push(e, ++line);
+      if (opts.onProgress && (line & 1023) === 0) {
+        opts.onProgress({ lines: line, bytesRead: null, totalBytes: null, requests: replay.requestCount });
+      }
+    }
+  } catch (e) {
+    if (e instanceof ReplayAborted) return replay.summary(true, session.warnings);
+    throw e;
+  }
+  return replay.finish(session.warnings);
+}
+
+export interface ReplayFileResult {
+  header: SessionHeader | null;
+  summary: WhatIfSummary;
+}
+
+export interface ReplayFileOptions extends WhatIfOptions {
+  /**
+   * Where the file is read and checked: 'worker' (a worker thread, while this thread runs the
+   * script: reading costs about as much as a trivial script, so this nearly doubles the rate on
+   * two cores), 'main' (this thread), or 'auto' (default): a worker for files of 4 MiB and more
+   * when there is more than one CPU and a worker can load this module.
+   */
+  thread?: 'auto' | 'worker' | 'main';
+}
+
+const WORKER_MIN_BYTES = 4 << 20;
+
+/**
+ * Streams a session file through the replay, so that files larger than memory replay too.
+ * Rejects with SessionFormatError at the first malformed line (results before it have been
+ * delivered); resolves with `aborted: true` when the signal stops it.
+ */
+export async function replaySessionFile(path: string, script: ConditionScript, opts: ReplayFileOptions = {}): Promise<ReplayFileResult> {
+  opts = { ...opts, name: opts.name ?? nodePath.basename(path) };
+  let thread = opts.thread ?? 'auto';
+  if (thread === 'auto') {
+    const big = await fs.promises.stat(path).then((st) => st.size >= WORKER_MIN_BYTES, () => false);
+    // A worker needs this module as a plain .js file (not TypeScript under a loader, not inside an asar).
+    const loadable = __filename.endsWith('.js') && !__filename.includes(`.asar${nodePath.sep}`);
+    thread = big && loadable && os.availableParallelism() > 1 ? 'worker' : 'main';
+  }
+  const replay = new WhatIfReplay(script, opts);
+  if (thread === 'worker') return replayInWorker(path, replay, opts);
+  let header: SessionHeader | null = null;
+  let lastLine = 1;
+  try {
+    const r = await streamSession(path, {
+      name: opts.name,
+      onHeader: (h) => { header = h; },
+      onEvent: (e, line) => { lastLine = line; replay.push(e, line); },
+      onProgress: opts.onProgress
+        ? (bytesRead, totalBytes) => opts.onProgress!({ lines: lastLine, bytesRead, totalBytes, requests: replay.requestCount })
+        : undefined,
+    });
+    return { header: r.header, summary: replay.finish(r.warnings) };
+  } catch (e) {
+    if (e instanceof ReplayAborted) return { header, summary: replay.summary(true) };
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading in a worker thread
+//
+// The worker runs the session reader (streamSession: the same checks, the same errors) and sends
+// each chunk's records as one flat array, offers and decisions as a few numbers and strings each
+// (cloning whole event objects would cost this thread as much as parsing them) and the SQOS
+// already serialized. Recurring strings (families, verdicts, deciders, callee addresses) go once,
+// as a string table. The worker waits (Atomics) while more than a few chunks are unprocessed, so memory
+// stays bounded however slow the script is.
+
+const WORKER_KIND = 'accept-workbench/whatif-reader';
+const MAX_CHUNKS_IN_FLIGHT = 2;
+const R_OTHER = 0;
+const R_OFFER = 1;
+const R_DECISION = 2;
+/** Array entries per record: kind, line, then the fields (see runReaderWorker). */
+const OFFER_SLOTS = 18;
+const DECISION_SLOTS = 11;
+
+interface ReaderMessage {
+  /** New entries of the string table, in id order. */
+  strings: string[];
+  records: unknown[];
+  header?: SessionHeader;
+  progress?: [bytesRead: number, totalBytes: number];
+  done?: { warnings: string[] };
+  error?: { file?: string; line?: number; detail?: string; field?: string; message: string; code?: string };
+}
+
+interface WorkerSetup {
+  kind: typeof WORKER_KIND;
+  path: string;
+  name: string;
+  credits: SharedArrayBuffer;
+}
+
+/** An offer as decoded from the worker: the SQOS arrives serialized. */
+type TransportOffer = OfferEvent & { sqosJson: string | null };
+
+function hasSqosJson(e: OfferEvent): e is TransportOffer {
+  return (e as Partial<TransportOffer>).sqosJson !== undefined;
+}
+
+function replayInWorker(path: string, replay: WhatIfReplay, opts: ReplayFileOptions): Promise<ReplayFileResult> {
+  if (opts.signal?.aborted) return Promise.resolve({ header: null, summary: replay.summary(true) });
+  return new Promise((resolve, reject) => {
+    const credits = new Int32Array(new SharedArrayBuffer(4));
+    const setup: WorkerSetup = { kind: WORKER_KIND, path, name: opts.name!, credits: credits.buffer as SharedArrayBuffer };
+    const worker = new Worker(__filename, { workerData: setup });
+    const strings: string[] = [];
+    let header: SessionHeader | null = null;
+    let settled = false;
+    const finish = (action: () => void): void => {
+      if (settled) return;
+      settled = true;
+      opts.signal?.removeEventListener('abort', onAbort);
+      void worker.terminate();
+      action();
+    };
+    const onAbort = (): void => finish(() => resolve({ header, summary: replay.summary(true) }));
+    opts.signal?.addEventListener('abort', onAbort);
+
+    worker.on('message', (m: ReaderMessage) => {
+      if (settled) return;
+      try {
+        for (const s of m.strings) strings.push(s);
+        if (m.header) header = m.header;
+        const lastLine = decodeRecords(m.records, strings, replay);
+        if (m.progress && opts.onProgress) {
+          opts.onProgress({ lines: lastLine, bytesRead: m.progress[0], totalBytes: m.progress[1], requests: replay.requestCount });
+        }
+      } catch (e) {
+        if (e instanceof ReplayAborted) onAbort();
+        else finish(() => reject(e));
+        return;
+      }
+      if (m.error) {
+        const x = m.error;
+        const err = x.file !== undefined && x.line !== undefined && x.detail !== undefined
+          ? new SessionFormatError(x.file, x.line, x.detail, x.field)
+          : Object.assign(new Error(x.message), x.code ? { code: x.code } : {});
+        finish(() => reject(err));
+      } else if (m.done) {
+        const summary = replay.finish(m.done.warnings);
+        finish(() => resolve({ header, summary }));
+      } else {
+        // Credit for the next chunk only after a turn of the event loop: a MessagePort delivers
+        // everything queued in one go, so a worker refilled at once would starve signals (Ctrl-C),
+        // timers and output flushes for the whole file.
+        setImmediate(() => {
+          Atomics.sub(credits, 0, 1);
+          Atomics.notify(credits, 0);
+        });
+      }
+    });
+    worker.on('error', (e) => finish(() => reject(e)));
+    worker.on('exit', (code) => finish(() => reject(new Error(`the session reader thread stopped (exit code ${code})`))));
+  });
+}
+
+/** Feeds one message's records to the replay; returns the last line number. */
+function decodeRecords(b: unknown[], st: string[], replay: WhatIfReplay): number {
+  let line = 0;
+  for (let i = 0; i < b.length;) {
+    const kind = b[i] as number;
+    line = b[i + 1] as number;
+    if (kind === R_OFFER) {
+      const e: TransportOffer = {
+        type: 'offer', t: b[i + 2] as number, listener: b[i + 3] as number, id: b[i + 4] as number, attempt: b[i + 5] as number,
+        caller: { family: st[b[i + 6] as number] as Family, address: b[i + 7] as string, port: b[i + 8] as number, raw: '' },
+        callee: { family: st[b[i + 9] as number] as Family, address: st[b[i + 10] as number]!, port: b[i + 11] as number, raw: '' },
+        callerData: b[i + 12] as string, callerDataSource: st[b[i + 13] as number] as CallerDataSource,
+        sqos: null, sqosJson: b[i + 14] as string | null, gqos: null,
+        verdict: st[b[i + 15] as number] as OfferEvent['verdict'], ...(b[i + 16] === 1 ? { ask: true } : {}),
+        by: st[b[i + 17] as number] as Decider,
+        conditionUs: 0, result: '', scriptVersion: null,
+      };
+      replay.push(e, line);
+      i += OFFER_SLOTS;
+    } else if (kind === R_DECISION) {
+      const e: DecisionEvent = {
+        type: 'decision', t: b[i + 2] as number, listener: b[i + 3] as number, id: b[i + 4] as number,
+        caller: { address: b[i + 5] as string, port: b[i + 6] as number },
+        verdict: st[b[i + 7] as number] as FinalVerdict, attempts: b[i + 8] as number, latencyUs: b[i + 9] as number,
+        by: st[b[i + 10] as number] as Decider | 'system', result: '',
+      };
+      replay.push(e, line);
+      i += DECISION_SLOTS;
+    } else {
+      replay.push(b[i + 2] as SessionEvent, line);
+      i += 3;
+    }
+  }
+  return line;
+}
+
+/**
+ * JSON.stringify for recorded SQOS, about twice as fast: FLOWSPEC values are numbers, and the
+ * `derived` maps are the same from one offer to the next, so their text is kept. The output is
+ * exactly JSON.stringify's (same keys, same order); anything unexpected goes through it.
+ */
+export class SqosSerializer {
+  private readonly keyJson = new Map<string, string>();
+  private readonly derived = new Map<string, { keys: string[]; values: unknown[]; json: string }>();
+
+  json(sqos: unknown): string {
+    if (!isPlainObject(sqos)) return JSON.stringify(sqos);
+    let out = '{';
+    let sep = '';
+    for (const k of Object.keys(sqos)) {
+      const v = sqos[k];
+      const text = (k === 'sending' || k === 'receiving') && isPlainObject(v) ? this.flowspec(k, v) : JSON.stringify(v);
+      if (text !== undefined) {
+        out += `${sep}${this.key(k)}:${text}`;
+        sep = ',';
+      }
+    }
+    return `${out}}`;
+  }
+
+  private flowspec(slot: string, f: Record<string, unknown>): string {
+    let out = '{';
+    let sep = '';
+    for (const k of Object.keys(f)) {
+      const v = f[k];
+      const text = typeof v === 'number' && Number.isFinite(v) ? String(v)
+        : k === 'derived' && isPlainObject(v) ? this.derivedJson(slot, v) : JSON.stringify(v);
+      if (text !== undefined) {
+        out += `${sep}${this.key(k)}:${text}`;
+        sep = ',';
+      }
+    }
+    return `${out}}`;
+  }
+
+  private derivedJson(slot: string, d: Record<string, unknown>): string {
+    const keys = Object.keys(d);
+    const last = this.derived.get(slot);
+    if (last && last.keys.length === keys.length) {
+      let same = true;
+      for (let i = 0; i < keys.length && same; i++) same = keys[i] === last.keys[i] && d[keys[i]!] === last.values[i];
+      if (same) return last.json;
+    }
+    const json = JSON.stringify(d);
+    this.derived.set(slot, { keys, values: keys.map((k) => d[k]), json });
+    return json;
+  }
+
+  private key(k: string): string {
+    let j = this.keyJson.get(k);
+    if (j === undefined) {
+      j = JSON.stringify(k);
+      if (this.keyJson.size < 64) this.keyJson.set(k, j);
+    }
+    return j;
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The worker's side: read, encode, send, wait for credit. */
+function runReaderWorker(setup: WorkerSetup): void {
+  const port = parentPort!;
+  const credits = new Int32Array(setup.credits);
+  const ids = new Map<string, number>();
+  let fresh: string[] = [];
+  let records: unknown[] = [];
+  const sid = (s: string): number => {
+    let id = ids.get(s);
+    if (id === undefined) {
+      id = ids.size;
+      ids.set(s, id);
+      fresh.push(s);
+    }
+    return id;
+  };
+  const send = (extra: Partial<ReaderMessage>): void => {
+    port.postMessage({ strings: fresh, records, ...extra } satisfies ReaderMessage);
+    fresh = [];
+    records = [];
+  };
+  let header: SessionHeader | undefined;
+  const sqos = new SqosSerializer();
+  streamSession(setup.path, {
+    name: setup.name,
+    onHeader: (h) => { header = h; },
+    onEvent: (e, line) => {
+      if (e.type === 'offer') {
+        records.push(
+          R_OFFER, line, e.t, e.listener, e.id, e.attempt,
+          sid(e.caller.family), e.caller.address, e.caller.port,
+          sid(e.callee.family), sid(e.callee.address), e.callee.port,
+          e.callerData, sid(e.callerDataSource), e.sqos === null ? null : sqos.json(e.sqos),
+          sid(e.verdict), e.ask === true ? 1 : 0, sid(e.by),
+        );
+      } else if (e.type === 'decision') {
+        records.push(R_DECISION, line, e.t, e.listener, e.id, e.caller.address, e.caller.port, sid(e.verdict), e.attempts, e.latencyUs, sid(e.by));
+      } else {
+        records.push(R_OTHER, line, e);
+      }
+    },
+    onProgress: (bytesRead, totalBytes) => {
+      send({ progress: [bytesRead, totalBytes], ...(header ? { header } : {}) });
+      header = undefined;
+      // Back-pressure: wait while the replay has too many chunks to catch up on.
+      const inFlight = Atomics.add(credits, 0, 1) + 1;
+      if (inFlight > MAX_CHUNKS_IN_FLIGHT) {
+        for (let n = Atomics.load(credits, 0); n > MAX_CHUNKS_IN_FLIGHT; n = Atomics.load(credits, 0)) Atomics.wait(credits, 0, n, 1000);
+      }
+    },
+  }).then(
+    (r) => send({ done: { warnings: r.warnings }, ...(header ? { header } : {}) }),
+    (e: unknown) => {
+      const err = e as Error & Partial<SessionFormatError> & { code?: string };
+      send({
+        error: e instanceof SessionFormatError
+          ? { file: err.file, line: err.line, detail: err.detail, field: err.field, message: err.message }
+          : { message: err?.message ?? String(e), code: err?.code },
+      });
+    },
+  );
+}
+
+if (!isMainThread && (workerData as Partial<WorkerSetup> | null)?.kind === WORKER_KIND) {
+  runReaderWorker(workerData as WorkerSetup);
+}
