@@ -237,7 +237,8 @@ describe('simulate: output, progress and stopping', () => {
   it('Ctrl-C stops with a partial report (exit 0); --progress reports on stderr', async () => {
     const l = await listen(['--handler', 'hold']);
     const s = startCli(['simulate', '--target', `127.0.0.1:${l.port}`, '--count', '100000', '--concurrency', '3', '--hold-ms', '250', '--progress', '--json']);
-    await sleep(1200);
+    // Wait for two progress lines (a slow start, e.g. under the sanitizers, must not matter).
+    for (const until = Date.now() + 10_000; Date.now() < until && s.stderr().trim().split('\n').length < 2;) await sleep(50);
     s.child.kill('SIGINT');
     const { code } = await s.exited;
     expect(code).toBe(0);
