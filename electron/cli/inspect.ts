@@ -114,7 +114,7 @@ export async function inspectCommand(argv: string[]): Promise<void> {
     }
     if (parsed.positionals.length === 0) throw new UsageError('inspect needs a SESSION file');
   } catch (e) {
-    if (e instanceof UsageError) fail(`inspect: ${e.message}\n${INSPECT_USAGE}`);
+    if (e instanceof UsageError) fail(`inspect: ${e.message} (see accept-workbench inspect --help)`);
     throw e;
   }
   const o = parsed.options;

@@ -55,7 +55,7 @@ export async function listenCommand(argv: string[]): Promise<void> {
     }
     if (parsed.options.bind === undefined) throw new UsageError('listen needs --bind HOST:PORT');
   } catch (e) {
-    if (e instanceof UsageError) fail(`listen: ${e.message}\n${LISTEN_USAGE}`);
+    if (e instanceof UsageError) fail(`listen: ${e.message} (see accept-workbench listen --help)`);
     throw e;
   }
   const o = parsed.options;

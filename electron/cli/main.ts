@@ -50,7 +50,7 @@ export function main(argv: string[]): void {
         process.stdout.write(APP_VERSION + '\n');
         return;
       default:
-        process.stderr.write(`accept-workbench: unknown command '${command}'\n${USAGE}\n`);
+        process.stderr.write(`accept-workbench: unknown command '${command}' (see accept-workbench --help)\n`);
         process.exit(2);
     }
   };

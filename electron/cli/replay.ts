@@ -107,7 +107,7 @@ export async function replayCommand(argv: string[]): Promise<void> {
     if (parsed.positionals.length === 0) throw new UsageError('replay needs a SESSION file');
     if (parsed.options.script === undefined) throw new UsageError('replay needs --script FILE');
   } catch (e) {
-    if (e instanceof UsageError) fail(`replay: ${e.message}\n${REPLAY_USAGE}`);
+    if (e instanceof UsageError) fail(`replay: ${e.message} (see accept-workbench replay --help)`);
     throw e;
   }
   const o = parsed.options;

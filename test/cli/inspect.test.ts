@@ -186,10 +186,10 @@ describe('inspect of hand-written sessions', () => {
 
 describe('inspect: bad arguments, exit 2', () => {
   it.each([
-    [[], /^accept-workbench: inspect: inspect needs a SESSION file$/],
-    [['s.jsonl', '--csv'], /^accept-workbench: inspect: option --csv needs a value$/],
-    [['s.jsonl', '--script', 'x.js'], /^accept-workbench: inspect: unknown option --script$/],
-    [['a.jsonl', 'b.jsonl'], /^accept-workbench: inspect: unexpected argument 'b.jsonl'$/],
+    [[], /^accept-workbench: inspect: inspect needs a SESSION file \(see accept-workbench inspect --help\)$/],
+    [['s.jsonl', '--csv'], /^accept-workbench: inspect: option --csv needs a value \(see accept-workbench inspect --help\)$/],
+    [['s.jsonl', '--script', 'x.js'], /^accept-workbench: inspect: unknown option --script \(see accept-workbench inspect --help\)$/],
+    [['a.jsonl', 'b.jsonl'], /^accept-workbench: inspect: unexpected argument 'b.jsonl' \(see accept-workbench inspect --help\)$/],
   ])('%j', async (args, message) => {
     const r = await runCli(['inspect', ...(args as string[])]);
     expect(r.code).toBe(2);

@@ -166,7 +166,9 @@ describe('replay --live', () => {
     const never = script('never2.js', 'export default () => "defer";');
     const l = await listen(['--script', never, '--discipline', 'held']);
     const r = startCli(['replay', session, '--live', '--target', `127.0.0.1:${l.port}`, '--json', '--timeout-ms', '10000']);
-    await sleep(600); // request 4 withdraws at ~250 ms; 1-3 wait for an answer that never comes
+    // Request 4 withdraws at ~250 ms (the listener reports it); 1-3 wait for an answer that never comes.
+    await l.r.waitLine((line) => line.includes('"withdraw"'));
+    await sleep(100);
     r.child.kill('SIGINT');
     const { code } = await r.exited;
     expect(code).toBe(0);

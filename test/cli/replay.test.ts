@@ -145,12 +145,12 @@ describe('bad input: one line on stderr, exit 2', () => {
   const ok = () => file('ok.js', 'export default () => "accept";');
 
   it.each([
-    [[], /^accept-workbench: replay: replay needs a SESSION file$/],
-    [['s.jsonl'], /^accept-workbench: replay: replay needs --script FILE$/],
-    [['s.jsonl', '--script'], /^accept-workbench: replay: option --script needs a value$/],
-    [['s.jsonl', '--script', 'x.js', '--speed', '2'], /^accept-workbench: replay: unknown option --speed$/],
-    [['a.jsonl', 'b.jsonl', '--script', 'x.js'], /^accept-workbench: replay: unexpected argument 'b.jsonl'$/],
-    [['s.jsonl', '--script', 'x.js', '--json=yes'], /^accept-workbench: replay: option --json takes no value$/],
+    [[], /^accept-workbench: replay: replay needs a SESSION file \(see accept-workbench replay --help\)$/],
+    [['s.jsonl'], /^accept-workbench: replay: replay needs --script FILE \(see accept-workbench replay --help\)$/],
+    [['s.jsonl', '--script'], /^accept-workbench: replay: option --script needs a value \(see accept-workbench replay --help\)$/],
+    [['s.jsonl', '--script', 'x.js', '--speed', '2'], /^accept-workbench: replay: unknown option --speed \(see accept-workbench replay --help\)$/],
+    [['a.jsonl', 'b.jsonl', '--script', 'x.js'], /^accept-workbench: replay: unexpected argument 'b.jsonl' \(see accept-workbench replay --help\)$/],
+    [['s.jsonl', '--script', 'x.js', '--json=yes'], /^accept-workbench: replay: option --json takes no value \(see accept-workbench replay --help\)$/],
   ])('arguments %j', async (args, message) => {
     const r = await runCli(['replay', ...(args as string[])]);
     expect(r.code).toBe(2);
