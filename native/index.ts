@@ -20,6 +20,8 @@ export interface NativeListenerOptions {
   handler?: HandlerKind;
   deferAcceptS?: number;
   fastOpen?: boolean;
+  /** Winsock SO_CONDITIONAL_ACCEPT (set before listen); refused where the stack has no such option. */
+  conditionalAccept?: boolean;
   deferTimeoutMs?: number;
   reofferMs?: number;
   /** How long the accept thread waits for JS to answer an offer before applying defaultVerdict. */

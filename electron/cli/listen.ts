@@ -12,7 +12,7 @@ import type { Verdict } from '../host/types';
 export const LISTEN_USAGE = `usage: accept-workbench listen --bind HOST:PORT [--backlog N] [--script FILE]
   [--discipline winsock|held] [--handler echo|hold|close|discard] [--fallback accept|reject|defer]
   [--budget-ms N] [--defer-timeout-ms N] [--reoffer-ms N] [--defer-accept-s N] [--fast-open]
-  [--record FILE] [--duration S] [--json]`;
+  [--conditional-accept] [--record FILE] [--duration S] [--json]`;
 
 const SPEC: Record<string, OptionSpec> = {
   bind: { type: 'string' },
@@ -26,6 +26,7 @@ const SPEC: Record<string, OptionSpec> = {
   'reoffer-ms': { type: 'int', min: 0, max: 60_000 },
   'defer-accept-s': { type: 'int', min: 0, max: 3600 },
   'fast-open': { type: 'flag' },
+  'conditional-accept': { type: 'flag' },
   record: { type: 'string' },
   duration: { type: 'number', min: 0 },
   json: { type: 'flag' },
@@ -91,6 +92,7 @@ export async function listenCommand(argv: string[]): Promise<void> {
     reofferMs: (o['reoffer-ms'] as number | undefined) ?? DEFAULT_LISTENER_OPTIONS.reofferMs,
     deferAcceptS: (o['defer-accept-s'] as number | undefined) ?? 0,
     fastOpen: o['fast-open'] === true,
+    ...(o['conditional-accept'] === true ? { conditionalAccept: true } : {}),
   }, sandbox, null);
 
   if (scriptSource !== undefined && scriptFile !== undefined) {

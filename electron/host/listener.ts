@@ -160,6 +160,7 @@ export class WorkbenchListener extends EventEmitter {
       handler: o.handler,
       deferAcceptS: o.deferAcceptS,
       fastOpen: o.fastOpen,
+      conditionalAccept: o.conditionalAccept ?? false,
       deferTimeoutMs: o.deferTimeoutMs,
       reofferMs: o.reofferMs,
       budgetMs: o.budgetMs + NATIVE_BUDGET_MARGIN_MS,

@@ -51,6 +51,7 @@ struct Options {
   HandlerKind handler = HandlerKind::Echo;
   int deferAcceptS = 0;      // TCP_DEFER_ACCEPT; 0 = off
   bool fastOpen = false;     // TCP_FASTOPEN on the listener
+  bool conditionalAccept = false;  // SO_CONDITIONAL_ACCEPT before listen (Winsock only)
   int64_t deferTimeoutMs = 30000;
   int64_t reofferMs = 5;
   int64_t budgetMs = 50;     // how long the accept thread waits for a verdict

@@ -330,6 +330,7 @@ class Listener : public Napi::ObjectWrap<Listener> {
     else { Throw(env, "handler must be echo, hold, close or discard"); return; }
     opt_.deferAcceptS = static_cast<int>(num("deferAcceptS", 0));
     opt_.fastOpen = flag("fastOpen", false);
+    opt_.conditionalAccept = flag("conditionalAccept", false);
     opt_.deferTimeoutMs = static_cast<int64_t>(num("deferTimeoutMs", 30000));
     opt_.reofferMs = static_cast<int64_t>(num("reofferMs", 5));
     opt_.budgetMs = static_cast<int64_t>(num("budgetMs", 250));

@@ -54,6 +54,12 @@ describe('usage errors: one line, exit 2', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('SO_CONDITIONAL_ACCEPT where the stack has none', async () => {
+    const r = await runCli(['listen', '--bind', '127.0.0.1:0', '--conditional-accept']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^accept-workbench: cannot listen on 127\.0\.0\.1:0: SO_CONDITIONAL_ACCEPT is a Winsock option/);
+  });
+
   it('a port in use', async () => {
     const server = net.createServer();
     await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));

@@ -607,19 +607,16 @@ it(onWine
 it(onWine
   ? '[Wine] SO_CONDITIONAL_ACCEPT is refused (WSAENOPROTOOPT): the listener does not open and says why [documented: supported; holds the SYN until the condition function accepts]'
   : 'SO_CONDITIONAL_ACCEPT can be set on the listening socket', async () => {
-  process.env.AW_SO_CONDITIONAL_ACCEPT = '1';
-  try {
+  {
     if (onWine) {
-      assert.throws(() => createNativeListener({ address: '127.0.0.1', port: 0 }),
+      assert.throws(() => createNativeListener({ address: '127.0.0.1', port: 0, conditionalAccept: true }),
         (e) => e.code === 'ENOPROTOOPT' && /SO_CONDITIONAL_ACCEPT.*WSAENOPROTOOPT \(10042\)/.test(e.message) && /Wine/.test(e.message));
     } else {
-      const h = start({}, () => CF_REJECT);
+      const h = start({ conditionalAccept: true }, () => CF_REJECT);
       const out = await client(h.listener.port).outcome;
       note('client', out.end);
       assert.equal(out.end, 'refused');
     }
-  } finally {
-    delete process.env.AW_SO_CONDITIONAL_ACCEPT;
   }
 });
 

@@ -42,6 +42,8 @@ export interface RecordedListenerOptions {
   reofferMs: number;
   deferAcceptS: number;
   fastOpen: boolean;
+  /** SO_CONDITIONAL_ACCEPT on the listening socket (Winsock only). */
+  conditionalAccept?: boolean;
 }
 
 export interface ListenerEvent {

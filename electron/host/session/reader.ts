@@ -399,7 +399,7 @@ const EVENT_CHECKS = {
     options: obj({
       bind: str, port, backlog: uint, discipline: oneOf(DISCIPLINES), handler: oneOf(HANDLERS),
       fallback: oneOf(VERDICTS), budgetMs: time, deferTimeoutMs: time, reofferMs: time,
-      deferAcceptS: uint, fastOpen: bool,
+      deferAcceptS: uint, fastOpen: bool, conditionalAccept: opt(bool),
     }),
   }),
   script: obj({

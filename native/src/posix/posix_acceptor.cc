@@ -336,6 +336,12 @@ class PosixAcceptor : public Acceptor {
       *code = "EINVAL";
       return false;
     }
+    if (opt_.conditionalAccept) {
+      // The verdict-before-handshake of Winsock's SO_CONDITIONAL_ACCEPT has no BSD-socket equivalent.
+      *error = "SO_CONDITIONAL_ACCEPT is a Winsock option; on this platform the kernel completes the handshake before any verdict";
+      *code = "EOPNOTSUPP";
+      return false;
+    }
     int fd = socket(ss.ss_family, SOCK_STREAM, 0);
     if (fd < 0) return Fail(error, code, "socket");
     SetCloexec(fd);

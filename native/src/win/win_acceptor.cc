@@ -600,7 +600,7 @@ class WinAcceptor : public Acceptor {
     // POSIX's EADDRINUSE instead. (A stack without the option may refuse it: ignored.)
     BOOL on = TRUE;
     setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, reinterpret_cast<const char*>(&on), sizeof on);
-    if (EnvVar("AW_SO_CONDITIONAL_ACCEPT") == "1") {
+    if (opt_.conditionalAccept) {
       // Hold the SYN unanswered until the condition function accepts (must be set before listen).
       if (setsockopt(s, SOL_SOCKET, SO_CONDITIONAL_ACCEPT, reinterpret_cast<const char*>(&on), sizeof on) != 0) {
         int e = WSAGetLastError();
