@@ -73,12 +73,12 @@ function parseArgs(argv) {
 // The synthetic session
 
 const DERIVED_SENDING = {
-  tokenRate: 'tcpi_pacing_rate (bytes/s)', tokenBucketSize: 'tcpi_snd_cwnd * tcpi_snd_mss (bytes)',
-  latency: 'tcpi_rtt (smoothed RTT, us)', delayVariation: 'tcpi_rttvar (us)', maxSduSize: 'tcpi_snd_mss (bytes)',
+  tokenRate: 'tcpi_pacing_rate', tokenBucketSize: 'tcpi_snd_cwnd*tcpi_snd_mss',
+  latency: 'tcpi_rtt', delayVariation: 'tcpi_rttvar', maxSduSize: 'tcpi_snd_mss',
 };
 const DERIVED_RECEIVING = {
-  tokenBucketSize: 'tcpi_rcv_space (bytes)', latency: 'tcpi_rtt (smoothed RTT, us)',
-  delayVariation: 'tcpi_rttvar (us)', maxSduSize: 'tcpi_advmss (bytes)',
+  tokenBucketSize: 'tcpi_rcv_space', latency: 'tcpi_rtt',
+  delayVariation: 'tcpi_rttvar', maxSduSize: 'tcpi_advmss',
 };
 const NS = 4294967295; // QOS_NOT_SPECIFIED
 

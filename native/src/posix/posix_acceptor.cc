@@ -119,16 +119,16 @@ bool DeriveQos(int fd, Offer* offer, bool* synData) {
     f.source[field] = source;
   };
   if (len >= sizeof info && info.pacing_rate != 0 && info.pacing_rate != ~0ULL)
-    set(s, FS_TOKEN_RATE, Clamp32(info.pacing_rate), "tcpi_pacing_rate (bytes/s)");
+    set(s, FS_TOKEN_RATE, Clamp32(info.pacing_rate), "tcpi_pacing_rate");
   set(s, FS_TOKEN_BUCKET, Clamp32(uint64_t(info.base.tcpi_snd_cwnd) * info.base.tcpi_snd_mss),
-      "tcpi_snd_cwnd * tcpi_snd_mss (bytes)");
-  set(s, FS_LATENCY, info.base.tcpi_rtt, "tcpi_rtt (smoothed RTT, us)");
-  set(s, FS_DELAY_VARIATION, info.base.tcpi_rttvar, "tcpi_rttvar (us)");
-  set(s, FS_MAX_SDU, info.base.tcpi_snd_mss, "tcpi_snd_mss (bytes)");
-  set(r, FS_TOKEN_BUCKET, info.base.tcpi_rcv_space, "tcpi_rcv_space (bytes)");
-  set(r, FS_LATENCY, info.base.tcpi_rtt, "tcpi_rtt (smoothed RTT, us)");
-  set(r, FS_DELAY_VARIATION, info.base.tcpi_rttvar, "tcpi_rttvar (us)");
-  set(r, FS_MAX_SDU, info.base.tcpi_advmss, "tcpi_advmss (bytes)");
+      "tcpi_snd_cwnd*tcpi_snd_mss");
+  set(s, FS_LATENCY, info.base.tcpi_rtt, "tcpi_rtt");
+  set(s, FS_DELAY_VARIATION, info.base.tcpi_rttvar, "tcpi_rttvar");
+  set(s, FS_MAX_SDU, info.base.tcpi_snd_mss, "tcpi_snd_mss");
+  set(r, FS_TOKEN_BUCKET, info.base.tcpi_rcv_space, "tcpi_rcv_space");
+  set(r, FS_LATENCY, info.base.tcpi_rtt, "tcpi_rtt");
+  set(r, FS_DELAY_VARIATION, info.base.tcpi_rttvar, "tcpi_rttvar");
+  set(r, FS_MAX_SDU, info.base.tcpi_advmss, "tcpi_advmss");
   return true;
 }
 #else
