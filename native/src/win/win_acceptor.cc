@@ -1079,6 +1079,22 @@ class WinAcceptor : public Acceptor {
   }
 
   // WSAAccept failed before calling the condition function.
+  // A call failed before the condition function ran, so the stack did not say whose request it
+  // was: in the winsock discipline it is the deferred head when there is one, else a new request.
+  void EndHeadRequest(CallCtx* ctx, int state, int wsa, const std::string& note, const char* unknownSuffix) {
+    if (!known_.empty()) {
+      auto it = known_.begin();
+      Known k = it->second;
+      ForgetKnown(it->first);
+      ctx->id = k.id;
+      ctx->attempt = k.attempts;
+      EmitDecision(k.id, k.attempts, state, BY_SYSTEM, wsa, k.arrivalNs, k.caller, note);
+    } else {
+      ctx->id = nextId_++;
+      EmitDecision(ctx->id, 0, state, BY_SYSTEM, wsa, 0, Sockaddr(), note + unknownSuffix);
+    }
+  }
+
   int StackFailure(CallCtx* ctx, int err, int addrlen) {
     switch (err) {
       case WSAEWOULDBLOCK:
@@ -1102,34 +1118,14 @@ class WinAcceptor : public Acceptor {
         // in the winsock discipline it is the deferred head when there is one.
         std::string note = "caller went away before accept: " + Describe(err) +
                            (err == WSAECONNRESET ? "" : ", mapped to WSAECONNRESET");
-        if (!known_.empty()) {
-          auto it = known_.begin();
-          Known k = it->second;
-          ForgetKnown(it->first);
-          ctx->id = k.id;
-          ctx->attempt = k.attempts;
-          EmitDecision(k.id, k.attempts, FINAL_WITHDRAW, BY_SYSTEM, WSAECONNRESET_, k.arrivalNs, k.caller, note);
-        } else {
-          ctx->id = nextId_++;
-          EmitDecision(ctx->id, 0, FINAL_WITHDRAW, BY_SYSTEM, WSAECONNRESET_, 0, Sockaddr(), note + " (caller unknown)");
-        }
+        EndHeadRequest(ctx, FINAL_WITHDRAW, WSAECONNRESET_, note, " (caller unknown)");
         return WSAECONNRESET_;
       }
       case WSAEFAULT: {
         // The address buffer is too small for the caller. Wine's accept() has already taken the
         // connection and closes it, so the request ends here in error.
         std::string note = "address buffer too small (addrlen " + std::to_string(addrlen) + "): " + Describe(err);
-        if (!known_.empty()) {
-          auto it = known_.begin();
-          Known k = it->second;
-          ForgetKnown(it->first);
-          ctx->id = k.id;
-          ctx->attempt = k.attempts;
-          EmitDecision(k.id, k.attempts, FINAL_ERROR, BY_SYSTEM, WSAEFAULT_, k.arrivalNs, k.caller, note);
-        } else {
-          ctx->id = nextId_++;
-          EmitDecision(ctx->id, 0, FINAL_ERROR, BY_SYSTEM, WSAEFAULT_, 0, Sockaddr(), note);
-        }
+        EndHeadRequest(ctx, FINAL_ERROR, WSAEFAULT_, note, "");
         return WSAEFAULT_;
       }
       default: {
