@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "accept_workbench",
-      "sources": ["native/src/addon.cc"],
+      "sources": ["native/src/addon.cc", "native/src/fast_open_client.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],

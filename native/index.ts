@@ -154,6 +154,7 @@ export class NativeListener {
 
 interface Addon {
   Listener: new (options: NativeListenerOptions) => RawListener;
+  fastOpenConnect(options: FastOpenOptions): { fd: number; sent: number };
   wsaCodes: Record<string, number>;
 }
 
@@ -174,6 +175,25 @@ export function loadAddon(): Addon {
 
 export function createNativeListener(options: NativeListenerOptions): NativeListener {
   return new NativeListener(options);
+}
+
+export interface FastOpenOptions {
+  host: string;
+  port: number;
+  /** Sent with the SYN where the kernel holds a Fast Open cookie for the server, else right after the handshake. */
+  data: Uint8Array;
+  localAddress?: string;
+  localPort?: number;
+}
+
+/**
+ * Caller-side TCP Fast Open (Linux): a connecting, non-blocking socket (wrap `fd` with
+ * `new net.Socket({ fd })`) and how many bytes of `data` went out with the SYN — 0 while the
+ * kernel has no cookie for the server: the rest must be written once connected.
+ * Throws with `code` (e.g. EOPNOTSUPP elsewhere, EADDRINUSE for a taken local port).
+ */
+export function fastOpenConnect(options: FastOpenOptions): { fd: number; sent: number } {
+  return loadAddon().fastOpenConnect(options);
 }
 
 export function wsaCodes(): Record<string, number> {

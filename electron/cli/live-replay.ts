@@ -91,7 +91,9 @@ export async function liveReplayCommand(argv: string[]): Promise<void> {
   for (const w of plan.warnings) process.stderr.write(`accept-workbench: ${file}: ${w}\n`);
   if (plan.synData > 0) {
     process.stderr.write(`accept-workbench: replay: ${plan.synData} request(s) had caller data in a Fast Open SYN; ` +
-      'Fast Open is not available in this build, so it is sent right after connect\n');
+      (process.platform === 'linux'
+        ? 'they send it with Fast Open again (in the SYN once the kernel holds the listener\'s cookie, and where net.ipv4.tcp_fastopen allows)\n'
+        : 'Fast Open needs Linux, so it is sent right after connect\n'));
   }
   if (plan.lateData > 0) {
     process.stderr.write(`accept-workbench: replay: ${plan.lateData} accepted caller(s) sent bytes after the condition ` +

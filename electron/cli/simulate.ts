@@ -38,6 +38,7 @@ interface SimulateConfig {
   concurrency: number;
   rate: number | null;
   data: Buffer | null;
+  fastOpen: boolean;
   sources: SourceRange | null;
   abortRatio: number;
   abortAfterMs: number;
@@ -53,9 +54,6 @@ interface SimulateConfig {
 export function parseSimulateArgs(argv: string[]): SimulateConfig | null {
   const { options: o } = parseArgs(argv, SPEC);
   if (o.help) return null;
-  if (o['fast-open']) {
-    throw new UsageError('--fast-open is not supported by this build (Node\'s net cannot put data in a SYN)');
-  }
   if (o.target === undefined) throw new UsageError('simulate needs --target HOST:PORT');
   if (o.count === undefined) throw new UsageError(`simulate needs --count N (at most ${MAX_COUNT})`);
   const { host, port } = parseHostPort(String(o.target), '--target');
@@ -69,6 +67,8 @@ export function parseSimulateArgs(argv: string[]): SimulateConfig | null {
     data = Buffer.from(hex, 'hex');
   }
   if (data && data.length > MAX_DATA_BYTES) throw new UsageError(`caller data is ${data.length} bytes; at most ${MAX_DATA_BYTES}`);
+  if (o['fast-open'] && !data) throw new UsageError('--fast-open sends the caller data in the SYN: give --data or --data-hex');
+  if (o['fast-open'] && process.platform !== 'linux') throw new UsageError('--fast-open needs Linux');
   let sources: SourceRange | null = null;
   if (o.sources !== undefined) {
     try {
@@ -90,6 +90,7 @@ export function parseSimulateArgs(argv: string[]): SimulateConfig | null {
     concurrency: (o.concurrency as number | undefined) ?? 10,
     rate: (o.rate as number | undefined) ?? null,
     data,
+    fastOpen: o['fast-open'] === true,
     sources,
     abortRatio: (o['abort-ratio'] as number | undefined) ?? 0,
     abortAfterMs: (o['abort-after-ms'] as number | undefined) ?? 0,
@@ -176,7 +177,7 @@ export async function simulateCommand(argv: string[]): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   const report = await runSimulation({
-    host: c.host, port: c.port, count: c.count, concurrency: c.concurrency, rate: c.rate, data: c.data,
+    host: c.host, port: c.port, count: c.count, concurrency: c.concurrency, rate: c.rate, data: c.data, fastOpen: c.fastOpen,
     sources: c.sources, abortRatio: c.abortRatio, abortAfterMs: c.abortAfterMs, holdMs: c.holdMs,
     timeoutMs: c.timeoutMs, durationMs: c.durationMs, signal: stop.signal,
     onResult: c.each ? (r, i) => (c.json ? out.json(eachJson(r, i)) : out.line(eachLine(r, i))) : undefined,

@@ -4,6 +4,7 @@
 // AbortSignal. Semantics are documented in docs/simulate.md.
 import { setMaxListeners } from 'node:events';
 import * as net from 'node:net';
+import { fastOpenConnect } from '../../native/index';
 import { performance } from 'node:perf_hooks';
 
 /** What one client observed, in the order the summary lists them. */
@@ -25,6 +26,8 @@ export interface ClientPlan {
   data?: Uint8Array | null;
   /** Delay between connect and sending `data`, ms. */
   sendAfterMs?: number;
+  /** Send `data` in the SYN with TCP Fast Open (Linux; needs data, no sendAfterMs). */
+  fastOpen?: boolean;
   /** Reset our own connection (RST) this long after connect, ms; null: never. */
   abortAfterMs?: number | null;
   /** Close this long after sending (after connect when nothing is sent): 'served' or 'open'.
@@ -78,7 +81,30 @@ export function runClient(plan: ClientPlan): Promise<ClientResult | null> {
     const timers: NodeJS.Timeout[] = [];
     const later = (ms: number, fn: () => void): void => { timers.push(setTimeout(fn, Math.max(0, ms))); };
 
-    const socket = new net.Socket();
+    let socket: net.Socket;
+    let fastOpened = false;
+    let synBytes = 0; // of data, how much rode in the SYN
+    if (plan.fastOpen && data) {
+      // The data leaves with the SYN (when the kernel has a cookie): the socket starts connecting
+      // in the kernel, and Node takes it over already "connected".
+      try {
+        const { fd, sent } = fastOpenConnect({
+          host: plan.host, port: plan.port, data,
+          ...(plan.localAddress ? { localAddress: plan.localAddress } : {}),
+          ...(plan.localPort ? { localPort: plan.localPort } : {}),
+        });
+        socket = new net.Socket({ fd, readable: true, writable: true });
+        fastOpened = true;
+        synBytes = sent;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? 'ERROR';
+        resolve({ outcome: code === 'ECONNREFUSED' ? 'refused' : 'error', connected: false, local: null, connectMs: null,
+          outcomeMs: performance.now() - start, bytesOut: 0, bytesIn: 0, error: code });
+        return;
+      }
+    } else {
+      socket = new net.Socket();
+    }
     const finish = (outcome: ClientOutcome | null, error?: string, how: 'close' | 'reset' | 'none' = 'close'): void => {
       if (done) return;
       done = true;
@@ -106,7 +132,7 @@ export function runClient(plan: ClientPlan): Promise<ClientResult | null> {
 
     socket.on('connect', () => {
       connected = true;
-      connectMs = performance.now() - start;
+      connectMs = fastOpened ? null : performance.now() - start;
       local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
       // Connected: the deadline now bounds the wait for an answer; a hold replaces it.
       if (holding || plan.answerTimeoutMs !== undefined) {
@@ -122,7 +148,12 @@ export function runClient(plan: ClientPlan): Promise<ClientResult | null> {
       const hold = (): void => {
         if (holding) later(plan.holdMs as number, () => finish(bytesIn > 0 ? 'served' : 'open'));
       };
-      if (data) {
+      if (data && fastOpened) {
+        // What rode in the SYN is on its way; the rest (all of it without a cookie) goes now.
+        if (synBytes < data.length) socket.write(data.subarray(synBytes));
+        bytesOut += data.length;
+        hold();
+      } else if (data) {
         const send = (): void => {
           if (done) return;
           socket.write(data);
@@ -147,6 +178,12 @@ export function runClient(plan: ClientPlan): Promise<ClientResult | null> {
     });
     socket.on('close', () => finish(bytesIn > 0 ? 'served' : 'eof'));
 
+    if (fastOpened) {
+      // Node does not announce a socket it adopted; with Fast Open there is no connect latency
+      // to measure apart from the answer.
+      setImmediate(() => socket.emit('connect'));
+      return;
+    }
     try {
       socket.connect({ host: plan.host, port: plan.port, localAddress: plan.localAddress, localPort: plan.localPort || undefined });
     } catch (e) {
@@ -254,6 +291,8 @@ export interface SimulationOptions {
   /** Max new connections per second; null: as fast as concurrency allows. */
   rate?: number | null;
   data?: Uint8Array | null;
+  /** Send the data in the SYN (TCP Fast Open, Linux). */
+  fastOpen?: boolean;
   sources?: SourceRange | null;
   /** Share of clients (0..1) that reset their own connection after connecting. */
   abortRatio?: number;
@@ -378,6 +417,7 @@ export function runSimulation(opts: SimulationOptions): Promise<SimulationReport
         port: opts.port,
         localAddress: opts.sources ? sourceAt(opts.sources, i) : undefined,
         data: aborts ? null : opts.data ?? null, // an aborting client goes away without a word
+        fastOpen: opts.fastOpen === true,
         abortAfterMs: aborts ? opts.abortAfterMs ?? 0 : null,
         holdMs: opts.holdMs ?? null,
         timeoutMs,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "acceptor.h"
+#include "fast_open_client.h"
 
 namespace aw {
 
@@ -634,8 +635,42 @@ class Listener : public Napi::ObjectWrap<Listener> {
   uint64_t roundTripCount_ = 0;
 };
 
+// fastOpenConnect({host, port, data, localAddress?, localPort?}) -> {fd, sent}: a connecting socket
+// and how many bytes of data went out with the SYN, for the caller simulator.
+Napi::Value FastOpenConnectJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) {
+    Napi::TypeError::New(env, "options object expected").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  Napi::Value data = o.Get("data");
+  if (!data.IsTypedArray() || !o.Get("host").IsString() || !o.Get("port").IsNumber()) {
+    Napi::TypeError::New(env, "host (string), port (number) and data (Uint8Array) expected").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto bytes = data.As<Napi::Uint8Array>();
+  std::string local = o.Get("localAddress").IsString() ? o.Get("localAddress").As<Napi::String>().Utf8Value() : "";
+  int localPort = o.Get("localPort").IsNumber() ? o.Get("localPort").As<Napi::Number>().Int32Value() : 0;
+  std::string error, code;
+  size_t sent = 0;
+  int fd = FastOpenConnect(o.Get("host").As<Napi::String>().Utf8Value(), o.Get("port").As<Napi::Number>().Int32Value(),
+                           local, localPort, bytes.Data(), bytes.ByteLength(), &sent, &error, &code);
+  if (fd < 0) {
+    Napi::Error err = Napi::Error::New(env, error);
+    err.Set("code", code);
+    err.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("fd", fd);
+  result.Set("sent", Napi::Number::New(env, static_cast<double>(sent)));
+  return result;
+}
+
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("Listener", Listener::Init(env));
+  exports.Set("fastOpenConnect", Napi::Function::New(env, FastOpenConnectJs, "fastOpenConnect"));
   Napi::Object codes = Napi::Object::New(env);
   for (int c : {0, 10013, 10014, 10022, 10024, 10035, 10038, 10045, 10050, 10054, 10055, 10061, 10093, 11002}) {
     codes.Set(WsaName(c), c);

@@ -58,7 +58,7 @@ CXXFLAGS=(-std=c++17 -O2 -Wall -Wextra -Wno-unused-parameter -Wno-cast-function-
   -DNAPI_VERSION=8 -DNODE_ADDON_API_DISABLE_DEPRECATED -D_WIN32_WINNT=0x0A00 -DWIN32_LEAN_AND_MEAN -DNOMINMAX
   -I"$headers/include" -I"$addon_api")
 objs=()
-for src in native/src/addon.cc native/src/win/win_acceptor.cc native/src/win/delay_load_hook.cc; do
+for src in native/src/addon.cc native/src/fast_open_client.cc native/src/win/win_acceptor.cc native/src/win/delay_load_hook.cc; do
   obj="$work/$(basename "${src%.cc}").o"
   "$CXX" "${CXXFLAGS[@]}" -c "$src" -o "$obj" &
   objs+=("$obj")

@@ -178,14 +178,14 @@ describe('replay --live', () => {
     await stop(l);
   });
 
-  it('says once that Fast Open data is sent after connect', async () => {
+  it('says once that Fast Open data is sent with Fast Open again', async () => {
     const syn = path.join(dir, 'syn.jsonl');
     fs.writeFileSync(syn, fs.readFileSync(session, 'utf8').replaceAll('"callerDataSource":"peek"', '"callerDataSource":"syn"'));
     const l = await listen(['--script', script('hello3.js', HELLO), '--discipline', 'held']);
     const r = await runCli(['replay', syn, '--live', '--target', `127.0.0.1:${l.port}`, '--timeout-ms', '400', '--speed', '10'], 15_000);
     expect(r.code).toBe(0);
     expect(r.stderr.trim().split('\n')).toEqual([
-      'accept-workbench: replay: 3 request(s) had caller data in a Fast Open SYN; Fast Open is not available in this build, so it is sent right after connect',
+      'accept-workbench: replay: 3 request(s) had caller data in a Fast Open SYN; they send it with Fast Open again (in the SYN once the kernel holds the listener\'s cookie, and where net.ipv4.tcp_fastopen allows)',
     ]);
     await stop(l);
   });

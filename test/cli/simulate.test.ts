@@ -64,7 +64,7 @@ describe('simulate: argument errors are one line, exit 2', () => {
     [['simulate', '--count', '1'], /simulate needs --target HOST:PORT/],
     [['simulate', '--target', '127.0.0.1:7000'], /simulate needs --count N/],
     [['simulate', '--target', '127.0.0.1:7000', '--count', '1000001'], /--count must be at most 1000000/],
-    [['simulate', '--target', '127.0.0.1:7000', '--count', '1', '--fast-open'], /--fast-open is not supported by this build/],
+    [['simulate', '--target', '127.0.0.1:7000', '--count', '1', '--fast-open'], /--fast-open sends the caller data in the SYN: give --data or --data-hex/],
     [['simulate', '--target', '127.0.0.1:7000', '--count', '1', '--sources', '10.0.0.1'], /'10\.0\.0\.1' is not a loopback address/],
     [['simulate', '--target', '127.0.0.1:7000', '--count', '1', '--sources', '::2'], /of IPv6 only ::1/],
     [['simulate', '--target', '127.0.0.1:7000', '--count', '1', '--sources', '::1'], /different address families/],

@@ -23,3 +23,34 @@ describe.skipIf(!isRoot)('Fast Open caller data (network namespace)', () => {
     expect(result.offers[1]).toEqual({ attempt: 1, source: 'syn', data: 'tfo-1' });
   });
 });
+
+describe.skipIf(!isRoot)('Fast Open end to end: simulate --fast-open against listen --fast-open (network namespace)', () => {
+  it('the second and later callers\' data arrives in the SYN and is recorded as source "syn"', () => {
+    const fs = require('node:fs') as typeof import('node:fs');
+    const os = require('node:os') as typeof import('node:os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aw-tfo-'));
+    const bin = path.resolve(__dirname, '../../bin/accept-workbench');
+    const session = path.join(dir, 's.jsonl');
+    const script = [
+      'ip link set lo up && sysctl -qw net.ipv4.tcp_fastopen=3 || exit 1',
+      `node '${bin}' listen --bind 127.0.0.1:0 --fast-open --json --handler echo --record '${session}' > '${dir}/listen.out' &`,
+      'pid=$!',
+      'for i in $(seq 100); do grep -q listening "' + dir + '/listen.out" && break; sleep 0.05; done',
+      `port=$(sed -n 's/.*"port":\\([0-9]*\\).*/\\1/p' '${dir}/listen.out' | head -1)`,
+      `node '${bin}' simulate --target 127.0.0.1:$port --count 3 --concurrency 1 --data hello --fast-open --json > '${dir}/sim.out'`,
+      'kill -INT $pid; wait $pid',
+    ].join('\n');
+    execFileSync('unshare', ['-n', 'sh', '-c', script], { encoding: 'utf8', timeout: 30000 });
+    const sim = JSON.parse(fs.readFileSync(path.join(dir, 'sim.out'), 'utf8').trim().split('\n').pop()!);
+    expect(sim).toMatchObject({ type: 'summary', count: 3, outcomes: expect.objectContaining({ served: 3 }) });
+    const offers = fs.readFileSync(session, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.type === 'offer' && l.attempt === 1);
+    const text = offers.map((o) => Buffer.from(o.callerData as string, 'base64').toString());
+    // The first connection fetches the cookie and sends its data after the handshake (the
+    // listener, with no script, may accept before it arrives); the others carry it in the SYN.
+    expect(offers[0].callerDataSource).not.toBe('syn');
+    expect(text.slice(1)).toEqual(['hello', 'hello']);
+    expect(offers.slice(1).map((o) => o.callerDataSource)).toEqual(['syn', 'syn']);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

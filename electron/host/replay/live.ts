@@ -293,6 +293,8 @@ export function runLiveReplay(plan: LivePlan, opts: LiveReplayOptions): Promise<
       const attempt = (localPort: number): Promise<ClientResult | null> => runClient({
         host: opts.host, port: opts.port, localAddress, localPort,
         data: req.data, sendAfterMs, abortAfterMs, holdMs: null,
+        // Data that rode in a Fast Open SYN goes the same way again where the system allows.
+        fastOpen: req.dataSource === 'syn' && sendAfterMs === 0 && process.platform === 'linux',
         timeoutMs: opts.timeoutMs, answerTimeoutMs, idleOutcome: 'open', signal: clientStop.signal,
       });
       const wantPort = opts.keepPorts === false ? 0 : req.caller.port;
