@@ -9,7 +9,7 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v sysctl >/dev/null || missing+=(procps)
 # The Windows backend's cross build and its tests under Wine (npm run test:windows).
-command -v wine64 >/dev/null || missing+=(wine64)
+{ command -v wine >/dev/null && [ -x /usr/lib/wine/wine64 ]; } || missing+=(wine64)
 command -v x86_64-w64-mingw32-g++-posix >/dev/null || missing+=(mingw-w64)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
