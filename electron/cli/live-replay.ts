@@ -5,7 +5,7 @@ import { LiveReplayError, loadLivePlan, runLiveReplay, type LivePlan, type LiveR
 import { isLoopback } from '../host/simulator';
 import { SessionFormatError } from '../host/session/reader';
 import { parseArgs, parseHostPort, UsageError, type OptionSpec } from './args';
-import { LineWriter, fail } from './output';
+import { LineWriter, fail, abortOnSignals } from './output';
 
 export const LIVE_REPLAY_USAGE = `usage: accept-workbench replay SESSION --live --target HOST:PORT [--speed X] [--timeout-ms N]
   [--listener ID] [--any-port] [--json]`;
@@ -101,14 +101,7 @@ export async function liveReplayCommand(argv: string[]): Promise<void> {
   }
 
   const out = new LineWriter();
-  const stop = new AbortController();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (++signals > 1) process.exit(130);
-    stop.abort(sig);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const stopped = abortOnSignals();
 
   // Results arrive as clients finish; print them in the recording's order, each as soon as
   // every earlier one is out (a cancelled request leaves a gap that the end flushes past).
@@ -117,7 +110,7 @@ export async function liveReplayCommand(argv: string[]): Promise<void> {
   const print = (r: LiveResult): void => (json ? out.json(requestJson(r)) : out.line(requestLine(r)));
   const report = await runLiveReplay(plan, {
     host, port, speed, timeoutMs: (o['timeout-ms'] as number | undefined) ?? 5000,
-    keepPorts: o['any-port'] !== true, signal: stop.signal,
+    keepPorts: o['any-port'] !== true, signal: stopped,
     onResult: (r) => {
       waiting.set(r.index, r);
       for (let x = waiting.get(nextOut); x; x = waiting.get(nextOut)) { waiting.delete(nextOut++); print(x); }

@@ -42,3 +42,19 @@ export function fail(message: string, code = 2): never {
   process.stderr.write(`accept-workbench: ${message}\n`);
   process.exit(code);
 }
+
+/**
+ * For long commands: SIGINT / SIGTERM abort the returned signal (the command then prints what it
+ * has so far); a second signal exits at once with 130.
+ */
+export function abortOnSignals(): AbortSignal {
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (++signals > 1) process.exit(130);
+    controller.abort(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return controller.signal;
+}

@@ -6,7 +6,7 @@ import { replaySessionFile, type ReplayOutcome, type ReplayScriptError, type Req
 import { loadSandbox, ScriptCompileError } from '../host/script/sandbox';
 import { SessionFormatError } from '../host/session/reader';
 import { parseArgs, UsageError, type OptionSpec } from './args';
-import { LineWriter, fail } from './output';
+import { LineWriter, fail, abortOnSignals } from './output';
 
 export const REPLAY_USAGE = `usage: accept-workbench replay SESSION --script FILE [--json] [--progress]
   runs FILE's condition function over every request recorded in SESSION (offline, no sockets)
@@ -138,10 +138,7 @@ export async function replayCommand(argv: string[]): Promise<void> {
 
   const out = new LineWriter();
   const progress = new ProgressReporter('replay', o.progress === true);
-  const abort = new AbortController();
-  const stop = (): void => abort.abort();
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  const stopped = abortOnSignals();
 
   // Human output names the listener only when the session has more than one.
   const listeners = new Set<number>();
@@ -167,7 +164,7 @@ export async function replayCommand(argv: string[]): Promise<void> {
   let summary: WhatIfSummary;
   try {
     const r = await replaySessionFile(sessionFile, script, {
-      signal: abort.signal,
+      signal: stopped,
       onResult,
       onError,
       onListener: (l) => listeners.add(l.id),

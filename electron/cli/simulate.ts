@@ -5,7 +5,7 @@ import {
   type ClientResult, type Percentiles, type SimulationProgress, type SimulationReport, type SourceRange,
 } from '../host/simulator';
 import { parseArgs, parseHostPort, UsageError, type OptionSpec } from './args';
-import { LineWriter, fail } from './output';
+import { LineWriter, fail, abortOnSignals } from './output';
 
 export const SIMULATE_USAGE = `usage: accept-workbench simulate --target HOST:PORT --count N [--concurrency C] [--rate R]
   [--data TEXT | --data-hex HEX] [--sources FIRST-LAST] [--abort-ratio X] [--abort-after-ms N]
@@ -166,20 +166,13 @@ export async function simulateCommand(argv: string[]): Promise<void> {
   const c = cfg;
   const out = new LineWriter();
   const tty = process.stderr.isTTY === true;
-  const stop = new AbortController();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    // The first Ctrl-C ends the run with a partial report; a second one does not wait for it.
-    if (++signals > 1) process.exit(130);
-    stop.abort(sig);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // The first Ctrl-C ends the run with a partial report; a second one does not wait for it.
+  const stopped = abortOnSignals();
 
   const report = await runSimulation({
     host: c.host, port: c.port, count: c.count, concurrency: c.concurrency, rate: c.rate, data: c.data, fastOpen: c.fastOpen,
     sources: c.sources, abortRatio: c.abortRatio, abortAfterMs: c.abortAfterMs, holdMs: c.holdMs,
-    timeoutMs: c.timeoutMs, durationMs: c.durationMs, signal: stop.signal,
+    timeoutMs: c.timeoutMs, durationMs: c.durationMs, signal: stopped,
     onResult: c.each ? (r, i) => (c.json ? out.json(eachJson(r, i)) : out.line(eachLine(r, i))) : undefined,
     onProgress: c.progress
       ? (p) => process.stderr.write(tty ? `\r\x1b[K${progressLine(p)}` : `${progressLine(p)}\n`)

@@ -254,7 +254,7 @@ export class WorkbenchListener extends EventEmitter {
       this.recorder?.record({ type: 'error', listener: this.id, ...e });
     }
     if (result.ask) this.awaitingPerson.add(id);
-    this.recordOffer(id, attempt, json, sqosJson, result.verdict, result.by, result.conditionUs, result, result.calleeData, result.group);
+    this.recordOffer(id, attempt, offer, sqosJson, result.verdict, result.by, result.conditionUs, result, result.calleeData, result.group);
     return this.toNative(result.verdict, result.by, result.ask, result.calleeData, result.group);
   }
 
@@ -268,14 +268,16 @@ export class WorkbenchListener extends EventEmitter {
   }
 
   private recordOffer(
-    id: number, attempt: number, json: string, sqosJson: string | null, verdict: Verdict, by: Decider, conditionUs: number,
+    id: number, attempt: number, offer: string | OfferJson, sqosJson: string | null, verdict: Verdict, by: Decider, conditionUs: number,
     result?: ScriptCallResult, calleeData?: Uint8Array, group?: number,
   ): void {
     const ask = result?.ask ?? false;
     this.emit('offer', { id, attempt, verdict, by, ask });
     if (!this.recorder) return;
     const sqos = sqosJson === null ? null : JSON.parse(sqosJson) as Qos;
-    this.writeOffer(JSON.parse(json) as OfferJson, sqos, verdict, by, conditionUs, {
+    // Parsed only when recording, and only once: the script path has parsed it already.
+    const o = typeof offer === 'string' ? JSON.parse(offer) as OfferJson : offer;
+    this.writeOffer(o, sqos, verdict, by, conditionUs, {
       ...(ask ? { ask: true } : {}),
       ...(calleeData ? { calleeData: Buffer.from(calleeData).toString('base64') } : {}),
       ...(group !== undefined ? { group } : {}),
