@@ -1,22 +1,17 @@
 // `accept-workbench inspect` end to end: a session recorded by a real `listen`, and small
 // hand-written ones for the edge cases.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { client, sleep } from '../helpers/net';
 import { killStrayClis, runCli, startCli } from '../helpers/cli';
+import { scratchDir, writeIn } from '../helpers/scratch';
 
-let dir: string;
-afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+const dir = scratchDir('aw-inspect-');
 afterEach(() => killStrayClis());
 
-function file(name: string, text: string): string {
-  const f = path.join(dir, name);
-  fs.writeFileSync(f, text);
-  return f;
-}
+const file = (name: string, text: string): string => writeIn(dir, name, text);
 
 const POLICY = [
   'export default (req) => {',
@@ -32,7 +27,6 @@ let recording: string;
 let records: Array<Record<string, any>>;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aw-inspect-'));
   recording = path.join(dir, 'session.jsonl');
   const policy = file('policy.js', POLICY);
   const r = startCli(['listen', '--bind', '127.0.0.1:0', '--script', policy, '--json', '--record', recording, '--handler', 'echo']);

@@ -1,23 +1,17 @@
 // `accept-workbench listen` end to end: a real process, real sockets, real session files.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { client, sleep } from '../helpers/net';
 import { jsonLines, killStrayClis, runCli, startCli } from '../helpers/cli';
+import { scratchDir, writeIn } from '../helpers/scratch';
 import { validateSessionFile } from '../helpers/session-schema';
 
-let dir: string;
-beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aw-cli-')); });
-afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+const dir = scratchDir('aw-cli-');
 afterEach(() => killStrayClis());
 
-function script(name: string, source: string): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, source);
-  return file;
-}
+const script = (name: string, text: string): string => writeIn(dir, name, text);
 
 async function listening(r: ReturnType<typeof startCli>): Promise<{ port: number; address: string }> {
   const line = await r.waitLine((l) => l.includes('"listening"'));

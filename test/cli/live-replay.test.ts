@@ -1,22 +1,18 @@
 // `accept-workbench replay SESSION --live`: record a session with `listen --record`, then re-drive
 // its callers against a second `listen` with another script and compare then and now.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { jsonLines, killStrayClis, runCli, startCli, type Running } from '../helpers/cli';
+import { scratchDir, writeIn } from '../helpers/scratch';
 import { client, sleep } from '../helpers/net';
 
-let dir: string;
+const dir = scratchDir('aw-live-');
 let session: string;
 const recordedPorts = new Map<number, number>();
 
-function script(name: string, source: string): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, source);
-  return file;
-}
+const script = (name: string, text: string): string => writeIn(dir, name, text);
 
 async function listen(args: string[]): Promise<{ r: Running; port: number }> {
   const r = startCli(['listen', '--bind', '127.0.0.1:0', '--json', ...args]);
@@ -43,7 +39,6 @@ function withdrawer(port: number, ms: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aw-live-'));
   session = path.join(dir, 'session.jsonl');
   const l = await listen(['--script', script('hello.js', HELLO), '--discipline', 'held', '--record', session]);
   // 1: greets at once (served), 2: says NOPE (reset), 3: greets after 150 ms (served),
@@ -63,7 +58,6 @@ beforeAll(async () => {
   expect(d.map((x) => [x.id, x.verdict])).toEqual(expect.arrayContaining([[1, 'accept'], [2, 'reject'], [3, 'accept'], [4, 'withdraw']]));
   for (const x of d) recordedPorts.set(x.id as number, (x.caller as { port: number }).port);
 });
-afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
 afterEach(() => killStrayClis());
 
 interface RequestLine {

@@ -1,21 +1,16 @@
 // `accept-workbench replay` end to end: sessions recorded by a real `listen` with real loopback
 // clients, replayed by the real binary against other scripts.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { client } from '../helpers/net';
 import { jsonLines, killStrayClis, runCli, startCli } from '../helpers/cli';
+import { scratchDir, writeIn } from '../helpers/scratch';
 
-let dir: string;
-afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+const dir = scratchDir('aw-replay-');
 afterEach(() => killStrayClis());
 
-function file(name: string, text: string): string {
-  const f = path.join(dir, name);
-  fs.writeFileSync(f, text);
-  return f;
-}
+const file = (name: string, text: string): string => writeIn(dir, name, text);
 
 // The recording's policy: wait for the first bytes, accept "ok-..." callers, reject the rest.
 const RECORDED_POLICY = [
@@ -30,7 +25,6 @@ let recording: string;
 let recordingLines: string[];
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aw-replay-'));
   recording = path.join(dir, 'session.jsonl');
   const policy = file('recorded.js', RECORDED_POLICY);
   const r = startCli(['listen', '--bind', '127.0.0.1:0', '--script', policy, '--json', '--record', recording, '--handler', 'close']);

@@ -1,23 +1,15 @@
 // `accept-workbench simulate` end to end: the real CLI against real listeners (the workbench's own
 // `listen`, and a plain Node server) on loopback.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import * as fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { jsonLines, killStrayClis, runCli, startCli, type Running } from '../helpers/cli';
+import { scratchDir, writeIn } from '../helpers/scratch';
 import { sleep } from '../helpers/net';
 
-let dir: string;
-beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aw-simcli-')); });
-afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+const dir = scratchDir('aw-simcli-');
 afterEach(() => killStrayClis());
 
-function script(name: string, source: string): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, source);
-  return file;
-}
+const script = (name: string, text: string): string => writeIn(dir, name, text);
 
 /** Starts `listen --json` and returns its port. */
 async function listen(args: string[]): Promise<{ r: Running; port: number }> {
