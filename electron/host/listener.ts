@@ -8,7 +8,7 @@ import {
   type NativeDecision, type NativeEvent, type NativeListener, type OfferJson,
 } from '../../native/index';
 import type { Sandbox, ConditionScript, ScriptCallResult } from './script/sandbox';
-import type { SessionRecorder } from './session/recorder';
+import type { SessionEventInput } from './session/recorder';
 import type { DecisionEvent, HandlerEvent, OfferEvent, RecordedListenerOptions, VerdictCounts } from './session/events';
 import type { ConditionRequest, Decider, FinalVerdict, Qos, Verdict } from './types';
 
@@ -20,6 +20,17 @@ export interface ListenerOptions extends Omit<RecordedListenerOptions, 'bind'> {
   callbackData: number;
   /** Script memory limit, bytes. */
   memoryLimit: number;
+}
+
+/** Where a listener's events go: a SessionRecorder, or the host, which also records them. */
+export interface SessionSink {
+  record(event: SessionEventInput): void;
+}
+
+/** The options as a session file records them. */
+export function recordedOptions(o: ListenerOptions): RecordedListenerOptions {
+  const { address, callbackData: _callbackData, memoryLimit: _memoryLimit, ...recorded } = o;
+  return { bind: address, ...recorded };
 }
 
 export const DEFAULT_LISTENER_OPTIONS: ListenerOptions = {
@@ -106,7 +117,7 @@ export class WorkbenchListener extends EventEmitter {
     id: number,
     options: Partial<ListenerOptions>,
     private readonly sandbox: Sandbox,
-    private recorder: SessionRecorder | null = null,
+    private recorder: SessionSink | null = null,
   ) {
     super();
     this.id = id;
@@ -121,19 +132,20 @@ export class WorkbenchListener extends EventEmitter {
   get pendingForPerson(): number[] { return [...this.awaitingPerson]; }
 
   /** Records this listener into `recorder` from now on (attach before start() to get everything). */
-  attachRecorder(recorder: SessionRecorder | null): void {
+  attachRecorder(recorder: SessionSink | null): void {
     this.recorder = recorder;
   }
 
   /**
    * Compiles and swaps in a condition script atomically. A script that does not compile throws
-   * (ScriptCompileError with line and column) and the running one stays.
+   * (ScriptCompileError with line and column) and the running one stays. `version` numbers it (a
+   * host keeps numbering across restarts of a listener); default: the next number.
    */
-  setScript(source: string, filename: string): ScriptVersion {
+  setScript(source: string, filename: string, version?: number): ScriptVersion {
     const compiled = this.sandbox.compile(source, filename, { memoryLimit: this.options.memoryLimit, budgetMs: this.options.budgetMs });
     const previous = this.script;
     this.script = compiled;
-    this.versions += 1;
+    this.versions = version ?? this.versions + 1;
     this.scriptVersion = {
       version: this.versions,
       hash: createHash('sha256').update(source).digest('hex'),
@@ -167,10 +179,8 @@ export class WorkbenchListener extends EventEmitter {
       defaultVerdict: VERDICT_CODES[o.fallback],
       callbackData: o.callbackData,
     });
-    const { address, callbackData: _callbackData, memoryLimit: _memoryLimit, ...recorded } = o;
-    const recordedOptions: RecordedListenerOptions = { bind: address, ...recorded };
     this.listenerInfo = { id: this.id, address: this.native.address, port: this.native.port, discipline: o.discipline };
-    this.recorder?.record({ type: 'listener', listener: this.id, address: this.native.address, port: this.native.port, options: recordedOptions });
+    this.recorder?.record({ type: 'listener', listener: this.id, address: this.native.address, port: this.native.port, options: recordedOptions(o) });
     if (this.scriptVersion) this.recorder?.record({ type: 'script', listener: this.id, ...this.scriptVersion });
     this.native.startRaw((id, attempt, json, sqos) => this.onOffer(id, attempt, json, sqos), (events) => this.onEvents(events));
   }
