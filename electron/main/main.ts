@@ -1,0 +1,4 @@
+// Electron main-process entry (dist/electron/main/main.js).
+import { startWorkbench } from './app';
+
+startWorkbench(__dirname);
