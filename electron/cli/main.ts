@@ -3,6 +3,7 @@ import { inspectCommand, INSPECT_USAGE } from './inspect';
 import { listenCommand, LISTEN_USAGE } from './listen';
 import { liveReplayCommand, LIVE_REPLAY_USAGE } from './live-replay';
 import { replayCommand, REPLAY_USAGE } from './replay';
+import { serveCommand, SERVE_USAGE } from './serve';
 import { simulateCommand, SIMULATE_USAGE } from './simulate';
 import { APP_VERSION } from './version';
 
@@ -13,6 +14,7 @@ commands:
   simulate   open client connections against a listener and report what each client saw
   replay     re-run a recorded session with another condition script (--live: against a listener)
   inspect    summarise a recorded session (--csv: one row per request)
+  serve      run the host and serve the workbench UI to a browser (loopback, with an access token)
 
 ${LISTEN_USAGE}
 
@@ -23,6 +25,8 @@ ${REPLAY_USAGE}
 ${LIVE_REPLAY_USAGE}
 
 ${INSPECT_USAGE}
+
+${SERVE_USAGE}
 
 Run 'accept-workbench COMMAND --help' for one command.`;
 
@@ -39,6 +43,8 @@ export function main(argv: string[]): void {
         return rest.includes('--live') ? liveReplayCommand(rest) : replayCommand(rest);
       case 'inspect':
         return inspectCommand(rest);
+      case 'serve':
+        return serveCommand(rest);
       case undefined:
       case 'help':
       case '--help':

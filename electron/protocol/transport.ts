@@ -7,7 +7,7 @@ export interface Transport {
   send(message: unknown): void;
   /** Sets the receiver of incoming messages (one per transport). */
   onMessage(handler: (message: unknown) => void): void;
-  /** Called once when the other side goes away or close() is called. */
+  /** Adds a handler called once when the other side goes away or close() is called. */
   onClose(handler: (reason: string) => void): void;
   close(reason?: string): void;
   /** Bytes or messages queued but not yet sent, where the transport knows (WebSocket). */
@@ -17,7 +17,7 @@ export interface Transport {
 /** Shared plumbing: one message handler, one close handler, closing once. */
 export abstract class BaseTransport implements Transport {
   protected messageHandler: ((m: unknown) => void) | null = null;
-  private closeHandler: ((reason: string) => void) | null = null;
+  private readonly closeHandlers: Array<(reason: string) => void> = [];
   private closedReason: string | null = null;
   /** Messages that arrived before a handler was set (a hello sent at once, for example). */
   private early: unknown[] = [];
@@ -25,7 +25,7 @@ export abstract class BaseTransport implements Transport {
   get closed(): boolean { return this.closedReason !== null; }
 
   abstract send(message: unknown): void;
-  protected abstract doClose(): void;
+  protected abstract doClose(reason: string): void;
 
   onMessage(handler: (message: unknown) => void): void {
     this.messageHandler = handler;
@@ -35,13 +35,13 @@ export abstract class BaseTransport implements Transport {
   }
 
   onClose(handler: (reason: string) => void): void {
-    this.closeHandler = handler;
+    this.closeHandlers.push(handler);
     if (this.closedReason !== null) handler(this.closedReason);
   }
 
   close(reason = 'closed'): void {
     if (this.closedReason !== null) return;
-    this.doClose();
+    this.doClose(reason);
     this.closedBy(reason);
   }
 
@@ -56,7 +56,7 @@ export abstract class BaseTransport implements Transport {
   protected closedBy(reason: string): void {
     if (this.closedReason !== null) return;
     this.closedReason = reason;
-    this.closeHandler?.(reason);
+    for (const h of this.closeHandlers) h(reason);
   }
 }
 
@@ -173,7 +173,10 @@ export class WebSocketTransport extends BaseTransport {
     return this.ws.bufferedAmount;
   }
 
-  protected doClose(): void {
-    this.ws.close(1000, 'closed');
+  protected doClose(reason: string): void {
+    // A close reason may be at most 123 bytes of UTF-8.
+    let r = reason;
+    while (new TextEncoder().encode(r).length > 123) r = r.slice(0, -1);
+    this.ws.close(1000, r);
   }
 }
