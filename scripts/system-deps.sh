@@ -11,6 +11,8 @@ command -v sysctl >/dev/null || missing+=(procps)
 # The Windows backend's cross build and its tests under Wine (npm run test:windows).
 { command -v wine >/dev/null && [ -x /usr/lib/wine/wine64 ]; } || missing+=(wine64)
 command -v x86_64-w64-mingw32-g++-posix >/dev/null || missing+=(mingw-w64)
+# The browser end-to-end test (test/e2e) drives Debian's Chromium through playwright-core.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing system packages: ${missing[*]} (install them, or run as root)" >&2

@@ -1,0 +1,87 @@
+// Connection slice: the link to the host, full resyncs, and the listeners a dead host was running.
+import { requestKey, type ConnectionSlice, type RequestKey } from './types';
+import { plainError, type Slice } from './deps';
+import type { PendingRequest } from '../../../electron/protocol/schema';
+
+export const createConnectionSlice: Slice<ConnectionSlice> = ({ client, latency }) => (set, get) => {
+  let generation = 0;
+  let inFlight: Promise<void> | null = null;
+  let again = false;
+
+  const syncOnce = async (): Promise<void> => {
+    const gen = ++generation;
+    // Both asked at once: the host answers in order, so the list is no older than the info.
+    const [info, list] = await Promise.all([client.call('host.info', {}), client.call('request.list', {})]);
+    if (gen !== generation) return;
+    const listeners = Object.fromEntries(info.listeners.map((l) => [l.id, l]));
+    const pending = new Map<RequestKey, PendingRequest>(list.map((r) => [requestKey(r.listener, r.id), r]));
+    const s = get();
+    const selected = new Set([...s.selected].filter((k) => pending.has(k)));
+    set({
+      listeners, pending, selected, syncT: info.t, syncError: null,
+      hostClockOffset: info.t - performance.now(),
+      activeListener: s.activeListener !== null && listeners[s.activeListener] ? s.activeListener : (info.listeners[0]?.id ?? null),
+    });
+    // Latency history for the chart; a failure here only leaves the chart shorter.
+    for (const l of info.listeners) {
+      client.call('metrics.get', { listener: l.id })
+        .then((m) => latency.seed(l.id, m.latency.map(([t, latencyUs]) => ({ t, latencyUs, listener: l.id }))))
+        .catch(() => undefined);
+    }
+  };
+
+  return {
+    connection: client.state,
+    hello: client.hello,
+    connectionReason: null,
+    lost: null,
+    restoringLost: false,
+    lostErrors: [],
+    syncError: null,
+    protocolErrors: [],
+    hostClockOffset: 0,
+    syncT: 0,
+    hostNow: () => performance.now() + get().hostClockOffset,
+
+    resync: () => {
+      // One resync at a time; asked again meanwhile, it runs once more afterwards.
+      if (inFlight) {
+        again = true;
+        return inFlight;
+      }
+      const run = async (): Promise<void> => {
+        try {
+          do {
+            again = false;
+            await syncOnce();
+          } while (again);
+        } catch (e) {
+          set({ syncError: `Could not load the host's state: ${plainError(e)}` });
+        } finally {
+          inFlight = null;
+        }
+      };
+      inFlight = run();
+      return inFlight;
+    },
+
+    restoreLost: async () => {
+      const lost = get().lost;
+      if (!lost || get().restoringLost) return;
+      set({ restoringLost: true, lostErrors: [] });
+      const errors: string[] = [];
+      for (const l of lost.listeners) {
+        const name = `${l.options.address}:${l.options.port}`;
+        try {
+          const created = await get().createListener(l.options, l.script ?? undefined);
+          await get().startListener(created.id);
+        } catch (e) {
+          errors.push(`${name}: ${plainError(e)}`);
+        }
+      }
+      set({ restoringLost: false, lostErrors: errors, lost: errors.length === 0 ? null : get().lost });
+    },
+
+    dismissLost: () => set({ lost: null, lostErrors: [] }),
+  };
+};

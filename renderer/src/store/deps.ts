@@ -1,0 +1,18 @@
+// What the slices share besides the state: the client to the host and the latency feed.
+import type { StateCreator } from 'zustand/vanilla';
+import type { WorkbenchClient } from '../../../electron/protocol/client';
+import type { LatencyFeed } from './latency';
+import type { WorkbenchState } from './types';
+
+export interface SliceDeps {
+  client: WorkbenchClient;
+  latency: LatencyFeed;
+}
+
+export type Slice<T> = (deps: SliceDeps) => StateCreator<WorkbenchState, [], [], T>;
+
+/** An error as a person should read it: the host's message, without a stack or class name. */
+export function plainError(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

@@ -1,0 +1,188 @@
+// The workbench in a real browser: Debian's Chromium, driven by playwright-core, against the built
+// CLI's `serve` (built renderer, host child process, WebSocket with the per-run token). A person
+// creates a listener with an "ask" script through the UI, real TCP clients connect, and the person
+// decides one request with the keyboard and another with a click.
+//
+// Chromium missing: skipped on a developer machine, a failure with CI=true (install it with
+// scripts/system-deps.sh). AW_SCREENSHOTS=1 saves screenshots of the main view to docs/screenshots/.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { killStrayClis, startCli, type Running } from '../helpers/cli';
+
+const ROOT = path.resolve(__dirname, '../..');
+const CHROMIUM = process.env.AW_CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const SCREENSHOTS = process.env.AW_SCREENSHOTS === '1' ? path.join(ROOT, 'docs', 'screenshots') : null;
+const missingChromium = !fs.existsSync(CHROMIUM);
+const ci = process.env.CI === 'true';
+
+/** Newest modification time of the files under `dir` (recursively). */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : fs.statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** `npm test` builds the TypeScript but not the renderer: build it here when it is missing or older than its sources. */
+function ensureRendererBuilt(): void {
+  const index = path.join(ROOT, 'dist', 'renderer', 'index.html');
+  const sources = Math.max(newest(path.join(ROOT, 'renderer')), fs.statSync(path.join(ROOT, 'docs', 'platforms.md')).mtimeMs);
+  if (fs.existsSync(index) && fs.statSync(index).mtimeMs >= sources) return;
+  execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'renderer/vite.config.ts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'pipe' });
+}
+
+/** A TCP caller that sends `greeting` at once and records what comes back and how it ends. */
+function caller(port: number, greeting: string) {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  let received = '';
+  const ended = new Promise<'eof' | 'reset' | 'error'>((resolve) => {
+    socket.on('connect', () => socket.write(greeting));
+    socket.on('data', (d) => { received += d.toString(); });
+    socket.on('end', () => resolve('eof'));
+    socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'reset' : 'error'));
+  });
+  return { socket, ended, received: () => received };
+}
+
+async function until<T>(check: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs: number, what: string): Promise<T> {
+  const start = Date.now();
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.skipIf(missingChromium && !ci)('workbench in Chromium against `serve`', () => {
+  let serve: Running;
+  let url = '';
+  let browser: Browser;
+  const callers: Array<ReturnType<typeof caller>> = [];
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    if (missingChromium) throw new Error(`Chromium not found at ${CHROMIUM}: install it (scripts/system-deps.sh installs the Debian package)`);
+    if (!fs.existsSync(path.join(ROOT, 'dist', 'electron', 'cli', 'serve.js'))) throw new Error('the CLI is not built: run `npm run build:ts` first');
+    ensureRendererBuilt();
+    serve = startCli(['serve', '--json']);
+    const line = await serve.waitLine((l) => l.includes('"type":"serving"'), 20_000);
+    url = (JSON.parse(line) as { url: string }).url;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of callers) c.socket.destroy();
+    await browser?.close();
+    if (serve && serve.child.exitCode === null) {
+      serve.child.kill('SIGINT');
+      await serve.exited;
+    }
+    killStrayClis();
+  });
+
+  async function openPage(): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1500, height: 900 }, colorScheme: 'light' });
+    const page = await context.newPage();
+    // Anything the page logs as an error (a CSP violation, a failed request, an exception) fails the test.
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
+    await page.goto(url);
+    await page.getByTestId('connection').getByText('Connected to the host').waitFor();
+    return page;
+  }
+
+  it('create a listener with an ask script; decide one request by keyboard and one by click', async () => {
+    const page = await openPage();
+    await expect(page.getByTestId('backend').textContent()).resolves.toMatch(/Backend: POSIX emulation|Backend: Winsock/);
+
+    // A listener through the form: winsock discipline, an "ask" script, and TCP_DEFER_ACCEPT so
+    // the caller's first bytes are there on the first offer.
+    await page.getByRole('button', { name: 'New listener' }).click();
+    const form = page.getByRole('form', { name: 'New listener' });
+    await form.getByLabel('Discipline').selectOption('winsock');
+    await form.getByLabel('Defer-accept (s)').fill('1');
+    await form.getByLabel('Condition script').selectOption('ask');
+    await form.getByRole('button', { name: 'Create' }).click();
+    const row = page.getByTestId('listener-1');
+    await row.locator('.badge.state-running').waitFor();
+    const port = Number(/127\.0\.0\.1:(\d+)/.exec((await row.textContent()) ?? '')?.[1]);
+    expect(port).toBeGreaterThan(0);
+
+    // Two real callers. In the winsock discipline the first one holds the head of the queue and
+    // the second waits behind it in the kernel backlog.
+    callers.push(caller(port, 'hello-1'), caller(port, 'hello-2'));
+    const pendingRows = page.getByTestId('pending-row');
+    await pendingRows.first().waitFor();
+    await expect(pendingRows.count()).resolves.toBe(1);
+    await page.getByTestId('head-of-line-1').waitFor();
+    const firstKey = (await pendingRows.first().getAttribute('data-key'))!;
+    await pendingRows.first().click();
+    const inspector = page.getByTestId('inspector');
+    await inspector.getByTestId('caller-data-hex').getByText(/hello-[12]/).waitFor();
+    const firstGreeting = /hello-[12]/.exec((await inspector.getByTestId('caller-data-hex').textContent()) ?? '')![0];
+    await expect(inspector.getByTestId('caller-data-source').textContent()).resolves.toMatch(/7 bytes, from a peek/);
+    if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'queue.png') });
+
+    // Keyboard: the queue has focus after the click; A accepts the selected request.
+    await page.keyboard.press('a');
+    const [first, second] = firstGreeting === 'hello-1' ? [callers[0]!, callers[1]!] : [callers[1]!, callers[0]!];
+    await until(() => first.received() === firstGreeting, 10_000, 'the accepted caller to get its greeting echoed');
+
+    // The second caller reaches the head; a click on its row, then on Reject.
+    const secondGreeting = firstGreeting === 'hello-1' ? 'hello-2' : 'hello-1';
+    const next = page.locator(`[data-testid="pending-row"]:not([data-key="${firstKey}"])`);
+    await next.first().waitFor();
+    await next.first().click();
+    await inspector.getByTestId('caller-data-hex').getByText(secondGreeting).waitFor();
+    await page.getByRole('button', { name: 'Reject', exact: true }).click();
+    await expect(second.ended).resolves.toBe('reset');
+
+    // The decisions log has both, decided by a person.
+    const log = page.getByTestId('decision-row');
+    await until(async () => (await log.count()) === 2, 10_000, 'two decisions in the log');
+    await expect(page.getByTestId('decision-count').textContent()).resolves.toBe('2');
+    const texts = await log.allTextContents();
+    expect(texts.some((t) => /accept\s*person/.test(t))).toBe(true);
+    expect(texts.some((t) => /reject\s*person/.test(t))).toBe(true);
+    // Filter the log by verdict; open the accepted one in the inspector: its final state and data.
+    await page.getByLabel('Filter decisions by verdict').selectOption('accept');
+    await until(async () => (await log.count()) === 1, 5000, 'filtered log');
+    await log.first().click();
+    await inspector.getByTestId('final').getByText('person').waitFor();
+    await inspector.getByTestId('caller-data-hex').getByText(firstGreeting).waitFor();
+    await page.getByLabel('Filter decisions by verdict').selectOption('all');
+    if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'decided.png') });
+
+    // The script panel shows the running version; a broken script is refused with its position.
+    await page.getByRole('tab', { name: 'Script' }).click();
+    await page.getByTestId('running-version').getByText(/running v1 \(ask\.js/).waitFor();
+    const editor = page.locator('.cm-content');
+    await editor.click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('\nexport const broken = (;');
+    await page.keyboard.press('Control+s');
+    await page.getByTestId('compile-problem').getByText(/ask\.js:\d+:\d+/).waitFor();
+    await page.locator('.cm-lintRange-error').first().waitFor();
+    if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'script.png') });
+
+    if (SCREENSHOTS) {
+      // The same view in the dark theme (it follows prefers-color-scheme).
+      await page.getByRole('tab', { name: 'Inspector' }).click();
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'decided-dark.png') });
+    }
+    expect(problems).toEqual([]);
+  }, 90_000);
+});

@@ -1,0 +1,30 @@
+// A real accept host in this process, with the renderer's store on the other end of an in-process
+// transport: the same wiring test/host/protocol.test.ts uses, seen from the UI.
+import { AcceptHost } from '../../electron/host/host';
+import { attachConnection } from '../../electron/host/connection';
+import type { Sandbox } from '../../electron/host/script/sandbox';
+import { WorkbenchClient } from '../../electron/protocol/client';
+import { inProcessPair } from '../../electron/protocol/transport';
+import { createWorkbench, type Workbench } from '../../renderer/src/store';
+import { until } from './helpers';
+
+export interface RealWorkbench { host: AcceptHost; wb: Workbench; close(): void }
+
+export async function realWorkbench(sandbox: Sandbox): Promise<RealWorkbench> {
+  const host = new AcceptHost({ sandbox, appVersion: '0.0.0-test' });
+  const [hostSide, uiSide] = inProcessPair();
+  const connection = attachConnection(host, hostSide);
+  const client = new WorkbenchClient(uiSide);
+  const wb = createWorkbench(client);
+  await client.ready();
+  await wb.store.getState().resync();
+  await until(() => wb.store.getState().connection === 'connected', 2000, 'connected');
+  return {
+    host, wb,
+    close: () => {
+      wb.dispose();
+      connection.dispose();
+      host.close();
+    },
+  };
+}
