@@ -20,6 +20,7 @@ import { SourceRangeError, parseSources, runSimulation } from './simulator';
 import { replaySessionFile, type RequestResult } from './replay/whatif';
 import { LiveReplayError, loadLivePlan, runLiveReplay } from './replay/live';
 import { openSessionTimeline, type SessionTimeline } from './replay/timeline';
+import { base64Bytes } from './replay/summary';
 import type { ConditionRequest, FinalVerdict, QueueDepths } from './types';
 import { createHash } from 'node:crypto';
 
@@ -100,12 +101,6 @@ function zeroCounts(): VerdictCounts {
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
-}
-
-function bytesOfBase64(b64: string): number {
-  if (b64.length === 0) return 0;
-  const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
-  return (b64.length / 4) * 3 - pad;
 }
 
 function errorText(e: unknown): string {
@@ -593,7 +588,7 @@ export class AcceptHost {
         if (e.by === 'person') this.resolveWaiters(m, e.id, { ok: true });
         this.publish({
           type: 'offer', t, listener: m.id, id: e.id, attempt: e.attempt, caller: { family: e.caller.family, address: e.caller.address, port: e.caller.port },
-          dataBytes: bytesOfBase64(e.callerData), verdict: e.verdict, by: e.by, ask: e.ask ?? false, conditionUs: e.conditionUs,
+          dataBytes: base64Bytes(e.callerData), verdict: e.verdict, by: e.by, ask: e.ask ?? false, conditionUs: e.conditionUs,
           ...(e.error ? { error: e.error } : {}),
         });
         break;
@@ -832,6 +827,6 @@ function endpoint(s: { family: 'ipv4' | 'ipv6'; address: string; port: number })
 function pendingRow(r: RequestDetail): PendingRequest {
   return {
     listener: r.listener, id: r.id, caller: endpoint(r.caller), firstOfferT: r.firstOfferT,
-    attempts: r.offers.length, dataBytes: bytesOfBase64(r.callerData), state: r.state === 'final' ? 'deciding' : r.state,
+    attempts: r.offers.length, dataBytes: base64Bytes(r.callerData), state: r.state === 'final' ? 'deciding' : r.state,
   };
 }

@@ -87,7 +87,7 @@ interface Pending {
 }
 
 /** Byte length of standard padded base64 without decoding it. */
-function base64Bytes(b64: string): number {
+export function base64Bytes(b64: string): number {
   if (b64.length === 0) return 0;
   const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
   return (b64.length / 4) * 3 - pad;

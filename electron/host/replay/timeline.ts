@@ -4,7 +4,7 @@
 import type { FinalVerdict } from '../types';
 import type { OfferEvent, VerdictCounts } from '../session/events';
 import { streamSession } from '../session/reader';
-import { SessionSummariser } from './summary';
+import { SessionSummariser, base64Bytes } from './summary';
 import type { PendingRequest, RequestDetail, Result } from '../../protocol/schema';
 
 type TimelineState = Result<'session.stateAt'>;
@@ -17,11 +17,6 @@ function sockaddr(address: string, port: number): RequestDetail['caller'] {
   return { family: address.includes(':') ? 'ipv6' : 'ipv4', address, port, raw: '' };
 }
 
-function bytesOfBase64(b64: string): number {
-  if (b64.length === 0) return 0;
-  const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
-  return (b64.length / 4) * 3 - pad;
-}
 
 export interface SessionTimeline {
   readonly path: string;
@@ -128,7 +123,7 @@ export async function openSessionTimeline(path: string): Promise<SessionTimeline
         }
         pending.push({
           listener: r.listener, id: r.id, caller: { family: r.caller.family, address: r.caller.address, port: r.caller.port },
-          firstOfferT: r.firstOfferT, attempts, dataBytes: bytesOfBase64(r.callerData),
+          firstOfferT: r.firstOfferT, attempts, dataBytes: base64Bytes(r.callerData),
           state: last?.verdict === 'defer' ? (last.ask ? 'awaiting-person' : 'deferred') : 'deciding',
         });
       }
