@@ -319,6 +319,23 @@ export class AcceptHost {
       return structuredClone(r);
     },
 
+    'decisions.recent': (p) => {
+      const ms = p.listener !== undefined ? [this.listener(p.listener)] : [...this.listeners.values()];
+      const out: Result<'decisions.recent'> = [];
+      for (const m of ms) {
+        for (const r of m.recent.values()) {
+          const f = r.final;
+          if (!f) continue;
+          out.push({
+            type: 'decision', t: f.t, listener: m.id, id: r.id, caller: { address: r.caller.address, port: r.caller.port },
+            verdict: f.verdict, attempts: r.offers.length, latencyUs: f.latencyUs, by: f.by, result: f.result,
+          });
+        }
+      }
+      out.sort((a, b) => a.t - b.t);
+      return out.slice(-(p.limit ?? 2000));
+    },
+
     decide: async (p) => {
       const results = await Promise.all(p.decisions.map((d) => this.decideOne(d)));
       return { results };

@@ -237,6 +237,12 @@ export const TimelineStateSchema = z.object({
   scripts: z.array(z.object({ listener: int(), version: int() })),
 });
 
+/** A final decision, as the `decision` event and `decisions.recent` carry it. */
+export const DecisionEventSchema = z.object({
+  type: z.literal('decision'), t: time(), listener: int(), id: int(), caller: z.object({ address: z.string(), port: int() }),
+  verdict: FinalVerdictSchema, attempts: nonNegInt(), latencyUs: nonNegInt(), by: z.union([DeciderSchema, z.literal('system')]), result: z.string(),
+});
+
 const JobIdSchema = int().min(1);
 export const JobKindSchema = z.enum(['simulate', 'what-if', 'live-replay']);
 
@@ -294,6 +300,11 @@ export const METHODS = {
     result: z.array(PendingRequestSchema),
   },
   'request.get': { params: ListenerRef.extend({ requestId: int() }).strict(), result: RequestDetailSchema },
+  /** The most recent final decisions the host keeps (up to 2,000 per listener), oldest first: a UI that (re)connects fills its log. */
+  'decisions.recent': {
+    params: z.object({ listener: int().min(1).optional(), limit: int().min(1).max(10_000).optional() }).strict(),
+    result: z.array(DecisionEventSchema),
+  },
   /**
    * A person's verdicts. Each resolves when the native side has applied it (the request's next
    * offer took it) or the request reached a final state another way.
@@ -355,10 +366,7 @@ export const HostEventSchema = z.discriminatedUnion('type', [
     verdict: z.union([VerdictSchema, z.literal('invalid')]), by: DeciderSchema, ask: z.boolean(), conditionUs: z.number().min(0),
     error: ScriptErrorSchema.optional(),
   }),
-  z.object({
-    type: z.literal('decision'), t: time(), listener: int(), id: int(), caller: z.object({ address: z.string(), port: int() }),
-    verdict: FinalVerdictSchema, attempts: nonNegInt(), latencyUs: nonNegInt(), by: z.union([DeciderSchema, z.literal('system')]), result: z.string(),
-  }),
+  DecisionEventSchema,
   z.object({
     type: z.literal('handler'), t: time(), listener: int(), id: int(), handler: HandlerKindSchema,
     event: z.enum(['close', 'reset', 'local-close']), bytesIn: nonNegInt(), bytesOut: nonNegInt(),

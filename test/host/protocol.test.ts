@@ -93,6 +93,10 @@ describe('protocol over the in-process transport', () => {
     expect(personOffer).toBeTruthy();
     const detail = await ui.call('request.get', { listener: l.id, requestId: first! });
     expect(detail.offers.at(-1)).toMatchObject({ by: 'person', verdict: 'accept', calleeData: 'AQI=', group: 3 });
+    const recent = await ui.call('decisions.recent', { listener: l.id });
+    expect(recent.map((d) => [d.id, d.verdict, d.by])).toEqual(expect.arrayContaining([[first, 'accept', 'person'], [second, 'reject', 'person']]));
+    expect(recent).toHaveLength(2);
+    expect(await ui.call('decisions.recent', { limit: 1 })).toHaveLength(1);
     // Deciding again: already final.
     const again = await ui.call('decide', { decisions: [{ listener: l.id, requestId: first!, verdict: 'reject' }] });
     expect(again.results[0]).toMatchObject({ ok: false });
