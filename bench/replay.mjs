@@ -6,11 +6,12 @@
 // one offer (every 10th request two: deferred once, then accepted) and its decision, then `end`.
 // Two shapes, because the offer's SQOS dominates the cost of reading and replaying a file:
 //   recorded  SQOS as the posix backend records it on Linux (two FLOWSPECs with their `derived`
-//             sources, ~1.4 KB per offer line)
+//             sources, ~1.1 KB per offer line)
 //   none      sqos null (the winsock backend, and platforms without TCP_INFO)
 // Each round runs the built CLI once per shape: `node bin/accept-workbench replay FILE --script
 // trivial.js --json`, and reads its summary line (requestsPerSecond: reading + replaying, as the
 // command measures it; wall: the whole process, including Node start-up and loading QuickJS).
+// --baseline runs another build in the same rounds, alternating, for a side-by-side comparison.
 // Plain Node ESM, no dependencies. See BENCHMARKS.md.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,6 +28,8 @@ const USAGE = `usage: node bench/replay.mjs [options]      (npm run bench:replay
   --requests N     requests in the synthetic session (default 200000)
   --rounds N       runs per shape (default 3)
   --shapes LIST    comma-separated subset of recorded,none (default both; see the top of this file)
+  --baseline BIN   also run another build's CLI (path to its bin/accept-workbench), round by
+                   round alternating with this one: a side-by-side comparison on a noisy machine
   --keep           keep the generated files and print where they are
   --json           print the figures as one JSON object on stdout (the table goes to stderr)
   -h, --help       this text
@@ -38,7 +41,7 @@ function badArgs(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { requests: 200_000, rounds: 3, shapes: [...SHAPES], keep: false, json: false };
+  const o = { requests: 200_000, rounds: 3, shapes: [...SHAPES], keep: false, json: false, baseline: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -60,6 +63,11 @@ function parseArgs(argv) {
         for (const s of o.shapes) if (!SHAPES.includes(s)) badArgs(`unknown shape '${s}' (recorded, none)`);
         if (o.shapes.length === 0) badArgs('--shapes needs at least one shape');
         break;
+      case '--baseline': {
+        o.baseline = path.resolve(value());
+        if (!fs.existsSync(o.baseline)) badArgs(`--baseline: no such file ${o.baseline}`);
+        break;
+      }
       case '--keep': o.keep = true; break;
       case '--json': o.json = true; break;
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0); break;
@@ -224,40 +232,51 @@ async function main() {
   const cpus = os.cpus();
   log(`machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${os.type()} ${os.release()}, Node ${process.version}; ` +
     `load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const figures = {};
+  const builds = [{ name: 'this build', bin, figures: {} }];
+  if (o.baseline) {
+    builds.push({ name: 'baseline', bin: o.baseline, figures: {} });
+    log(`baseline: ${o.baseline} (rounds alternate: this build, then the baseline)`);
+  }
   try {
     for (const shape of o.shapes) {
       const session = path.join(tmp, `session-${shape}.jsonl`);
       const t0 = performance.now();
       const bytes = generate(session, o.requests, shape);
       log(`${shape}: ${fmt(o.requests)} requests, ${(bytes / 1e6).toFixed(1)} MB, generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-      const rounds = [];
+      const rounds = builds.map(() => []);
       for (let i = 0; i < o.rounds; i++) {
-        const r = await runReplay(bin, session, script);
-        if (!r.ok) {
-          log(`  round ${i + 1}: failed (${r.why})`);
-          continue;
+        for (const [b, build] of builds.entries()) {
+          const label = builds.length > 1 ? `${build.name}, round ${i + 1}` : `round ${i + 1}`;
+          const r = await runReplay(build.bin, session, script);
+          if (!r.ok) {
+            log(`  ${label}: failed (${r.why})`);
+            continue;
+          }
+          if (r.summary.requests !== o.requests || r.summary.changed !== 0) {
+            log(`  ${label}: unexpected summary ${JSON.stringify(r.summary)}`);
+          }
+          const wallRate = (o.requests / r.wallMs) * 1000;
+          rounds[b].push({ requestsPerSecond: r.summary.requestsPerSecond, elapsedMs: r.summary.elapsedMs, wallMs: Math.round(r.wallMs), wallRequestsPerSecond: Math.round(wallRate) });
+          log(`  ${label}: ${fmt(r.summary.requestsPerSecond)} requests/s (replay ${(r.summary.elapsedMs / 1000).toFixed(2)} s; ` +
+            `whole process ${(r.wallMs / 1000).toFixed(2)} s = ${fmt(wallRate)} requests/s)`);
         }
-        if (r.summary.requests !== o.requests || r.summary.changed !== 0) {
-          log(`  round ${i + 1}: unexpected summary ${JSON.stringify(r.summary)}`);
-        }
-        const wallRate = (o.requests / r.wallMs) * 1000;
-        rounds.push({ requestsPerSecond: r.summary.requestsPerSecond, elapsedMs: r.summary.elapsedMs, wallMs: Math.round(r.wallMs), wallRequestsPerSecond: Math.round(wallRate) });
-        log(`  round ${i + 1}: ${fmt(r.summary.requestsPerSecond)} requests/s (replay ${(r.summary.elapsedMs / 1000).toFixed(2)} s; ` +
-          `whole process ${(r.wallMs / 1000).toFixed(2)} s = ${fmt(wallRate)} requests/s)`);
       }
-      if (rounds.length) {
-        const med = median(rounds.map((x) => x.requestsPerSecond));
-        figures[shape] = { bytes, rounds, medianRequestsPerSecond: med, meetsTarget: med >= TARGET };
-        log(`  median ${fmt(med)} requests/s (target ${fmt(TARGET)}: ${med >= TARGET ? 'met' : 'NOT met'})`);
+      for (const [b, build] of builds.entries()) {
+        if (!rounds[b].length) continue;
+        const med = median(rounds[b].map((x) => x.requestsPerSecond));
+        build.figures[shape] = { bytes, rounds: rounds[b], medianRequestsPerSecond: med, meetsTarget: med >= TARGET };
+        const who = builds.length > 1 ? `${build.name}: ` : '';
+        log(`  ${who}median ${fmt(med)} requests/s (target ${fmt(TARGET)}: ${med >= TARGET ? 'met' : 'NOT met'})`);
       }
     }
   } finally {
     if (o.keep) log(`files kept in ${tmp}`);
     else fs.rmSync(tmp, { recursive: true, force: true });
   }
+  const figures = builds[0].figures;
   if (o.json) {
-    process.stdout.write(JSON.stringify({ requests: o.requests, target: TARGET, node: process.version, cores: cpus.length, figures }) + '\n');
+    const baseline = builds[1] ? { baseline: { bin: builds[1].bin, figures: builds[1].figures } } : {};
+    process.stdout.write(JSON.stringify({ requests: o.requests, target: TARGET, node: process.version, cores: cpus.length, figures, ...baseline }) + '\n');
   }
 }
 

@@ -223,6 +223,40 @@ describe('long replays', () => {
     expect(jsonLines(loud.stdout.split('\n')).pop()).toMatchObject({ type: 'summary', requests: 60_000, same: 60_000 });
   }, 60_000);
 
+  // Linux-style recordings carry SQOS on every offer; the reader matches such lines against the
+  // shape of earlier ones instead of parsing them (in its worker thread: the file is over 4 MiB).
+  // A bad value there is still the one-line error naming line and field.
+  it('a long recording with SQOS: replayed in full, and a bad SQOS value deep in it is a format error', async () => {
+    const header = bigSession(0).split('\n').slice(0, 2);
+    const derived = '"derived":{"tokenRate":"tcpi_pacing_rate","latency":"tcpi_rtt","delayVariation":"tcpi_rttvar","maxSduSize":"tcpi_snd_mss"}';
+    const flow = (rtt: number) => `{"tokenRate":${1000000 + rtt * 17},"tokenBucketSize":4294967295,"peakBandwidth":4294967295,"latency":${rtt},` +
+      `"delayVariation":${rtt >> 1},"serviceType":4294967295,"maxSduSize":65483,"minimumPolicedSize":4294967295,${derived}}`;
+    const lines = [...header];
+    const n = 6000;
+    for (let id = 1; id <= n; id++) {
+      const t = 2 + id * 0.05;
+      const rtt = 100 + (id % 9000);
+      lines.push(`{"type":"offer","t":${t.toFixed(3)},"listener":1,"id":${id},"attempt":1,"caller":{"family":"ipv4","address":"127.0.0.1","port":50000,"raw":"AgDDUH8AAAEAAAAAAAAAAA=="},"callee":{"family":"ipv4","address":"127.0.0.1","port":40000,"raw":"AgCcQH8AAAEAAAAAAAAAAA=="},"callerData":"b2stJHtpZH0=","callerDataSource":"peek","sqos":{"sending":${flow(rtt)},"receiving":${flow(rtt + 1)},"providerSpecific":""},"gqos":null,"verdict":"accept","by":"script","conditionUs":9,"result":"OK","scriptVersion":1}`);
+      lines.push(`{"type":"decision","t":${(t + 0.01).toFixed(3)},"listener":1,"id":${id},"caller":{"address":"127.0.0.1","port":50000},"verdict":"accept","attempts":1,"latencyUs":60,"by":"script","result":"OK"}`);
+    }
+    const text = lines.join('\n') + '\n';
+    expect(text.length).toBeGreaterThan(4 << 20);
+    const latency = file('latency.js', 'export default (req) => req.sqos.receiving.latency > 3000 ? "reject" : "accept";');
+    const ok = await runCli(['replay', file('sqos.jsonl', text), '--script', latency, '--json'], 60_000);
+    expect(ok.stderr).toBe('');
+    const changed = Array.from({ length: n }, (_, i) => i + 1).filter((id) => 100 + (id % 9000) + 1 > 3000);
+    expect(jsonLines(ok.stdout.split('\n')).pop()).toMatchObject({ type: 'summary', requests: n, changed: changed.length, same: n - changed.length });
+
+    const badLine = 2 + 2 * 5000 - 1; // the 5000th offer, 1-based line number
+    const bad = [...lines];
+    bad[badLine - 1] = bad[badLine - 1]!.replace(/"receiving":\{"tokenRate":(\d+),"tokenBucketSize":4294967295/, '"receiving":{"tokenRate":$1,"tokenBucketSize":70000');
+    expect(bad[badLine - 1]).not.toBe(lines[badLine - 1]);
+    const r = await runCli(['replay', file('x.jsonl', bad.join('\n') + '\n'), '--script', latency, '--json'], 60_000);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`accept-workbench: x.jsonl:${badLine}: field "sqos.receiving.tokenBucketSize": must be 4294967295 (QOS_NOT_SPECIFIED) unless "derived" names its source\n`);
+    expect(r.stdout).not.toMatch(/"summary"/);
+  }, 60_000);
+
   it('SIGINT stops cleanly with the summary so far, exit 130', async () => {
     const slow = file('slower.js', 'export default () => { let x = 0; for (let i = 0; i < 2000; i++) x += i; return "reject"; };');
     const r = startCli(['replay', big, '--script', slow, '--json']);

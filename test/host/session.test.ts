@@ -2,12 +2,15 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../../electron/host/session/events';
 import {
-  SessionFormatError, parseSession, readSession, readSessionSync, streamSession, validateSessionLine,
+  SessionFormatError, parseSession, readSession, readSessionSync, streamSession, streamSessionRecords, validateSessionLine,
 } from '../../electron/host/session/reader';
+import { LineShapes, MAX_SHAPES, type RecordLayout } from '../../electron/host/session/shapes';
+import { uintPattern } from '../../electron/host/session/validate';
 import { SessionRecorder } from '../../electron/host/session/recorder';
 import type { SessionEventInput } from '../../electron/host/session/recorder';
 import { QOS_NOT_SPECIFIED } from '../../electron/host/types';
@@ -500,24 +503,24 @@ describe('recorder in a separate process', () => {
   });
 });
 
-describe('the runtime checks and docs/session.schema.json agree', () => {
-  const WEIRD: unknown[] = [null, 'x', '', -1, 1.5, 0, 65536, 4294967296, true, {}, [], 'AAAA'];
+const WEIRD: unknown[] = [null, 'x', '', -1, 1.5, 0, 65536, 4294967296, true, {}, [], 'AAAA'];
 
-  /** Every variant of `line` with one property removed, replaced, or added (at any depth). */
-  function* mutations(value: unknown, at: string[] = []): Generator<[string, unknown]> {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return;
-    const obj = value as Record<string, unknown>;
-    for (const key of Object.keys(obj)) {
-      const where = [...at, key].join('.');
-      const { [key]: _dropped, ...rest } = obj;
-      yield [`delete ${where}`, rest];
-      for (const w of WEIRD) yield [`${where} = ${JSON.stringify(w)}`, { ...obj, [key]: w }];
-      for (const [what, inner] of mutations(obj[key], [...at, key])) yield [what, { ...obj, [key]: inner }];
-    }
-    yield [`add ${[...at, 'extra'].join('.')}`, { ...obj, extra: 'x' }];
-    if (at.at(-1) === 'derived') yield [`add ${at.join('.')}.latency`, { ...obj, latency: 'tcpi_rtt' }];
+/** Every variant of `line` with one property removed, replaced, or added (at any depth). */
+function* mutations(value: unknown, at: string[] = []): Generator<[string, unknown]> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return;
+  const obj = value as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    const where = [...at, key].join('.');
+    const { [key]: _dropped, ...rest } = obj;
+    yield [`delete ${where}`, rest];
+    for (const w of WEIRD) yield [`${where} = ${JSON.stringify(w)}`, { ...obj, [key]: w }];
+    for (const [what, inner] of mutations(obj[key], [...at, key])) yield [what, { ...obj, [key]: inner }];
   }
+  yield [`add ${[...at, 'extra'].join('.')}`, { ...obj, extra: 'x' }];
+  if (at.at(-1) === 'derived') yield [`add ${at.join('.')}.latency`, { ...obj, latency: 'tcpi_rtt' }];
+}
 
+describe('the runtime checks and docs/session.schema.json agree', () => {
   it('accept and reject the same lines', () => {
     const file = freshFile();
     recordSample(file);
@@ -555,5 +558,258 @@ describe('docs/session-format.md', () => {
       expect(validateSessionLine(e), e.type).toBeNull();
       expect(validateSessionLineWithSchema(e), e.type).toBeNull();
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Reading offers and decisions by their shape (electron/host/session/shapes.ts): a line matches a
+// learned shape only when the full checks accept it, and then gives exactly the parsed values.
+
+describe('reading records by their line shape', () => {
+  const LAYOUTS: RecordLayout[] = [
+    {
+      type: 'offer',
+      fields: ['t', 'listener', 'id', 'attempt', 'caller.family', 'caller.address', 'caller.port', 'callee.port',
+        'callerData', 'verdict', 'ask', 'by', 'scriptVersion', 'group', 'error.line'],
+      text: 'sqos',
+    },
+    { type: 'decision', fields: ['t', 'id', 'caller.address', 'caller.port', 'verdict', 'latencyUs', 'by'] },
+  ];
+
+  /** An offer as the posix backend records it on Linux: both FLOWSPECs measured in part. */
+  const measuredOffer = (id: number, latency = 27) => ({
+    type: 'offer', t: 10 + id / 25, listener: 1, id, attempt: 1, caller: sockaddr4(50000 + (id % 1000)), callee: sockaddr4(40123),
+    callerData: b64([0x47, 0x45, 0x54, id & 0xff]), callerDataSource: 'peek',
+    sqos: {
+      sending: {
+        ...unmeasured(), tokenRate: 4294967294, tokenBucketSize: 327680, latency, delayVariation: 3, maxSduSize: 32768,
+        derived: { tokenRate: 'tcpi_pacing_rate', tokenBucketSize: 'tcpi_snd_cwnd*tcpi_snd_mss', latency: 'tcpi_rtt', delayVariation: 'tcpi_rttvar', maxSduSize: 'tcpi_snd_mss' },
+      },
+      receiving: { ...unmeasured(), latency, maxSduSize: 65483, derived: { latency: 'tcpi_rtt', maxSduSize: 'tcpi_advmss' } },
+      providerSpecific: '',
+    },
+    gqos: null, verdict: 'accept', by: 'script', conditionUs: 9.5, result: 'OK', scriptVersion: 1,
+  });
+  const decision = (id: number) => ({
+    type: 'decision', t: 10.005 + id / 25, listener: 1, id, caller: { address: '127.0.0.1', port: 50000 + (id % 1000) },
+    verdict: 'accept', attempts: 1, latencyUs: 61.5, by: 'script', result: 'OK',
+  });
+
+  /** What the full parse gives for a line: null when the checks reject it, else the layout's values. */
+  function parsed(line: string): { layout: number; values: unknown[] } | null {
+    let v: unknown;
+    try { v = JSON.parse(line); } catch { return null; }
+    if (validateSessionLine(v) !== null) return null;
+    const o = v as Record<string, unknown>;
+    const layout = LAYOUTS.findIndex((l) => l.type === o.type);
+    if (layout < 0) return null;
+    const at = (path: string): unknown => path.split('.').reduce<unknown>((x, k) =>
+      (typeof x === 'object' && x !== null && Object.hasOwn(x, k) ? (x as Record<string, unknown>)[k] : undefined), o);
+    const l = LAYOUTS[layout]!;
+    const values = l.fields.map(at);
+    if (l.text) values.push(at(l.text) == null ? null : JSON.stringify(at(l.text)));
+    return { layout, values };
+  }
+
+  /** Variants of a line's text: other numbers, other strings, spaces, escapes, duplicate keys... */
+  function* textVariants(line: string): Generator<string> {
+    const numbers = ['0', '7', '01', '1.0', '1.5', '1e2', '1E+2', '-0', '-1', '65535', '65536', '4294967295', '4294967296',
+      '999999999999999', '1000000000000000', '99999999999999999999999', '1e400', '2.040', ' 5'];
+    for (const m of line.matchAll(/-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g)) {
+      for (const n of numbers) yield line.slice(0, m.index) + n + line.slice(m.index! + m[0].length);
+    }
+    const strings = ['', 'A', 'AAAA', 'AA==', 'AAA', 'ipv6', 'peek', 'script', 'system', 'WSAEINVAL', 'tcpi_rtt', '\\u0041', 'a\\"b',
+      'a\\nb', 'a\tb', 'é', '\u2028', 'latency'];
+    for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"/g)) {
+      for (const x of strings) yield `${line.slice(0, m.index! + 1)}${x}${line.slice(m.index! + m[0].length - 1)}`;
+    }
+    for (const m of line.matchAll(/[,:{]/g)) yield `${line.slice(0, m.index! + 1)} ${line.slice(m.index! + 1)}`;
+    yield `${line} `;
+    yield line.slice(0, -1);
+    yield line.replace('"latency":', '"latency":5,"latency":');
+    yield line.replace(',"by":', ',"ask":true,"by":');
+    yield line.replace('"type":"offer"', '"type":"decision"');
+  }
+
+  it('a line matches a learned shape only if the full checks accept it, with the values they give', () => {
+    const bases = [
+      measuredOffer(1), decision(1),
+      ...sampleEvents().filter((e) => e.type === 'offer' || e.type === 'decision').map((e) => ({ ...e, t: 12.5 })),
+    ].map((e) => JSON.stringify(e));
+    let matched = 0;
+    let tried = 0;
+    const wrong: string[] = [];
+    for (const base of bases) {
+      const shapes = new LineShapes(LAYOUTS);
+      const full = parsed(base)!;
+      expect(full).not.toBeNull();
+      expect(shapes.learn(base, JSON.parse(base), full.layout)).toBe(true);
+      expect(shapes.match(base)).toBe(full.layout);
+      expect(shapes.values[full.layout]).toEqual(full.values);
+      const variants = [
+        ...textVariants(base),
+        ...[...mutations(JSON.parse(base))].map(([, v]) => JSON.stringify(v)),
+      ];
+      for (const line of variants) {
+        tried++;
+        const layout = shapes.match(line);
+        if (layout < 0) continue;
+        matched++;
+        const expected = parsed(line);
+        if (!expected) wrong.push(`matched although the checks reject it: ${line}`);
+        else if (expected.layout !== layout || !isDeepStrictEqual(shapes.values[layout], expected.values)) {
+          wrong.push(`other values than parsed: ${line}`); // the SQOS text as JSON.stringify writes it, too
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(tried).toBeGreaterThan(5000);
+    expect(matched).toBeGreaterThan(500); // and the shapes do match the valid variants
+  });
+
+  it('a FLOWSPEC value that derived does not name matches only as QOS_NOT_SPECIFIED', () => {
+    const shapes = new LineShapes(LAYOUTS);
+    const line = JSON.stringify(measuredOffer(1));
+    shapes.learn(line, JSON.parse(line), 0);
+    // receiving.tokenRate is not measured (no source in derived); sending.tokenRate is.
+    const receiving = line.indexOf('"receiving":{"tokenRate":4294967295');
+    expect(receiving).toBeGreaterThan(0);
+    const set = (at: number, value: string) => line.slice(0, at) + line.slice(at).replace('"tokenRate":4294967295', `"tokenRate":${value}`);
+    expect(shapes.match(set(receiving, '1000'))).toBe(-1);
+    expect(parsed(set(receiving, '1000'))).toBeNull();
+    expect(shapes.match(line.replace('"tokenRate":4294967294', '"tokenRate":1000'))).toBe(0);
+  });
+
+  it('uintPattern matches exactly the integers 0 to max as JSON.stringify writes them', () => {
+    for (const max of [0, 5, 9, 10, 65535, 99999, 100000, 4294967295]) {
+      const re = new RegExp(`^${uintPattern(max)}$`);
+      const probes = [0, 1, 9, 10, 99, 100, max - 1, max, max + 1, Math.floor(max / 2), Math.floor(max / 10), max * 10]
+        .filter((n) => n >= 0);
+      for (const n of probes) expect(re.test(String(n)), `${n} against ${max}`).toBe(n <= max);
+      for (const text of ['', '00', '01', '-0', '-1', '1.0', '1e2', ' 1']) expect(re.test(text), text).toBe(false);
+    }
+  });
+
+  it('the shapes are learned from lines JSON.stringify writes, and kept within bounds', () => {
+    const shapes = new LineShapes(LAYOUTS);
+    const spaced = JSON.stringify(decision(1), null, 1).replace(/\n/g, '');
+    expect(shapes.learn(spaced, JSON.parse(spaced), 1)).toBe(false);
+    expect(shapes.match(spaced)).toBe(-1);
+    // Each distinct set of keys is a shape of its own, up to MAX_SHAPES.
+    for (let i = 0; i < MAX_SHAPES + 10; i++) {
+      const line = JSON.stringify({ ...decision(i), [`extra${i}`]: i });
+      shapes.learn(line, JSON.parse(line), 1);
+    }
+    expect(shapes.size).toBe(MAX_SHAPES);
+    // A pathological value is matched in linear time (no runaway backtracking).
+    const line = JSON.stringify(measuredOffer(2));
+    shapes.learn(line, JSON.parse(line), 0);
+    const long = line.replace(/"callerData":"[^"]*"/, `"callerData":"${'A'.repeat(400_001)}"`);
+    const t0 = performance.now();
+    expect(shapes.match(long)).toBe(-1);
+    expect(performance.now() - t0).toBeLessThan(500);
+  });
+
+  /** A session of measured offers and their decisions (the fast path's input), as lines. */
+  function offerSession(n: number): string[] {
+    const lines = [JSON.stringify({
+      type: 'session', format: 'accept-workbench/session', version: 1, t: 0, startTime: '2026-01-01T00:00:00.000Z',
+      platform: 'linux', arch: 'x64', backend: 'posix', appVersion: '0.1.0', nodeVersion: '20.20.2',
+    })];
+    const [listener] = sampleEvents();
+    lines.push(JSON.stringify({ ...listener, t: 1 }));
+    for (let id = 1; id <= n; id++) {
+      lines.push(JSON.stringify(measuredOffer(id, 5 + (id % 40))));
+      lines.push(JSON.stringify(decision(id)));
+    }
+    lines.push(JSON.stringify({ type: 'end', t: 10_000, reason: 'stopped', counts: { accept: n, reject: 0, expire: 0, withdraw: 0, error: 0 }, offers: n }));
+    return lines;
+  }
+
+  async function readBoth(file: string) {
+    const run = async (shapes: boolean) => {
+      const records: unknown[] = [];
+      try {
+        const r = await streamSessionRecords(file, {
+          layouts: LAYOUTS, shapes, chunkSize: 8192,
+          onRecord: (layout, values, line) => records.push([layout, line, ...values]),
+          onEvent: (e, line) => records.push([e.type, line]),
+        });
+        return { records, warnings: r.warnings, end: r.end, count: r.count, shaped: r.shaped, error: null };
+      } catch (e) {
+        expect(e).toBeInstanceOf(SessionFormatError);
+        return { records, error: (e as Error).message, shaped: -1 };
+      }
+    };
+    const fast = await run(true);
+    const slow = await run(false);
+    return { fast, slow };
+  }
+
+  it('streamSessionRecords gives the same records, warnings and errors with shapes as parsing every line', async () => {
+    const file = freshFile('r.jsonl');
+    const good = offerSession(300);
+    writeLines(file, good);
+    const ok = await readBoth(file);
+    expect(ok.fast.error).toBeNull();
+    expect(ok.fast).toEqual({ ...ok.slow, shaped: ok.fast.shaped });
+    expect(ok.slow.shaped).toBe(0);
+    expect(ok.fast.shaped).toBeGreaterThan(590); // all but the first offer and decision
+    expect(ok.fast.records).toHaveLength(602);
+
+    // CRLF line ends, a blank line, a cut-short last line.
+    writeLines(file, [...good.slice(0, 100), '', ...good.slice(100, -1), good.at(-1)!.slice(0, 20)].map((l) => `${l}\r`));
+    const damaged = await readBoth(file);
+    expect(damaged.fast.warnings).toEqual([`line ${good.length + 1} is cut short (file truncated?); ignored`]);
+    expect(damaged.fast).toEqual({ ...damaged.slow, shaped: damaged.fast.shaped });
+    expect(damaged.fast.shaped).toBeGreaterThan(590);
+  });
+
+  it('many shapes of one type: the same records, and the shape in use is matched again', async () => {
+    const file = freshFile('m.jsonl');
+    const lines = offerSession(0).slice(0, 2);
+    let id = 0;
+    // Offers with one of 20 extra keys in turn (more shapes than a line is tried against), then
+    // 300 of one shape.
+    for (let i = 0; i < 200; i++) lines.push(JSON.stringify({ ...measuredOffer(++id), [`x${i % 20}`]: i }), JSON.stringify(decision(id)));
+    for (let i = 0; i < 300; i++) lines.push(JSON.stringify({ ...measuredOffer(++id), x7: 'y' }), JSON.stringify(decision(id)));
+    writeLines(file, lines);
+    const { fast, slow } = await readBoth(file);
+    expect(fast.error).toBeNull();
+    expect(fast).toEqual({ ...slow, shaped: fast.shaped });
+    expect(fast.shaped).toBeGreaterThan(199 + 299 + 299);
+  });
+
+  // A malformed SQOS on a line whose shape is known: the same one-line error, naming line and field.
+  it.each([
+    ['a FLOWSPEC value out of range', (l: string) => l.replace('"latency":27', '"latency":4294967296'),
+      'field "sqos.sending.latency": must be an integer from 0 to 4294967295'],
+    ['a value without a source', (l: string) => l.replace('"receiving":{"tokenRate":4294967295', '"receiving":{"tokenRate":1000'),
+      'field "sqos.receiving.tokenRate": must be 4294967295 (QOS_NOT_SPECIFIED) unless "derived" names its source'],
+    ['an unknown source key', (l: string) => l.replace('"derived":{"latency":"tcpi_rtt"', '"derived":{"latencyy":"tcpi_rtt"'),
+      'field "sqos.receiving.derived.latencyy": unknown key; must be one of tokenRate, tokenBucketSize, peakBandwidth, latency, delayVariation, serviceType, maxSduSize, minimumPolicedSize'],
+    ['a source that is no string', (l: string) => l.replace('"latency":"tcpi_rtt"', '"latency":7'),
+      'field "sqos.sending.derived.latency": must be a string'],
+    ['providerSpecific not base64', (l: string) => l.replace('"providerSpecific":""', '"providerSpecific":"abc"'),
+      'field "sqos.providerSpecific": must be base64 (standard alphabet, padded)'],
+    ['a missing FLOWSPEC field', (l: string) => l.replace('"serviceType":4294967295,', ''),
+      'field "sqos.sending.serviceType": missing'],
+    ['a fraction', (l: string) => l.replace('"maxSduSize":32768', '"maxSduSize":32768.5'),
+      'field "sqos.sending.maxSduSize": must be an integer from 0 to 4294967295'],
+    ['sqos not an object', (l: string) => l.replace(/"sqos":\{.*\},"gqos"/, '"sqos":"fast","gqos"'), 'field "sqos": must be an object'],
+    ['a cut line', (l: string) => l.slice(0, 500), 'not valid JSON'],
+  ])('%s', async (_what, mutate, message) => {
+    const file = freshFile('q.jsonl');
+    const lines = offerSession(200);
+    const n = 2 * 150; // the 150th offer (0-based index of its line)
+    const bad = mutate(lines[n]!.replace(/"latency":\d+/g, '"latency":27'));
+    expect(bad).not.toBe(lines[n]);
+    lines[n] = bad;
+    writeLines(file, lines);
+    const { fast, slow } = await readBoth(file);
+    expect(fast.error).toContain(`q.jsonl:${n + 1}: ${message}`);
+    expect(fast.error).toBe(slow.error);
+    expect(fast.records).toEqual(slow.records); // everything before it was delivered, the same
+    expect(fast.records).toHaveLength(n - 1);
   });
 });

@@ -380,6 +380,61 @@ describe('what-if replay', () => {
       script.dispose();
     });
 
+    // Offers and decisions are read by matching the shapes of earlier lines (session/shapes.ts)
+    // unless `shapes: false`: the replay is the same either way.
+    const measured = (latency: number) => ({
+      sending: { ...unmeasured, latency, maxSduSize: 32768, derived: { latency: 'tcpi_rtt', maxSduSize: 'tcpi_snd_mss' } },
+      receiving: { ...unmeasured, latency, derived: { latency: 'tcpi_rtt' } },
+      providerSpecific: '',
+    });
+    const sqosSession = (n: number) => {
+      const s = new SessionText().listener(1, { deferTimeoutMs: 50 });
+      for (let id = 1; id <= n; id++) {
+        const t = id * 2;
+        if (id % 7 === 0) s.offer(t, 1, id, 1, 'defer', { sqos: measured(id % 40) }).decision(t + 1, 1, id, 'withdraw', 1, 1000, 'system');
+        else s.offer(t, 1, id, 1, 'accept', { data: `d${id}`, sqos: measured(id % 40) }).decision(t + 0.1, 1, id, 'accept', 1, 100);
+      }
+      return s;
+    };
+    const SQOS_SCRIPT = 'export default (req) => req.sqos.sending.latency > 20 ? "defer" : req.sqos.receiving.latency % 3 === 0 ? "reject" : "accept";';
+
+    it('reading by line shape and parsing every line give the same replay', async () => {
+      const f = file('shapes.jsonl', sqosSession(400).end(2000).text());
+      const run = async (shapes: boolean) => {
+        const script = sandbox.compile(SQOS_SCRIPT, 'n.js');
+        const results: RequestResult[] = [];
+        try {
+          const r = await replaySessionFile(f, script, { thread: 'main', shapes, onResult: (x) => results.push(x) });
+          const { elapsedMs: _e, requestsPerSecond: _r, ...summary } = r.summary;
+          return { header: r.header, summary, results };
+        } finally {
+          script.dispose();
+        }
+      };
+      const fast = await run(true);
+      const slow = await run(false);
+      expect(fast.summary).toMatchObject({ requests: 400 });
+      expect(fast.summary.changed).toBeGreaterThan(100);
+      expect(fast.summary.syntheticOffers).toBeGreaterThan(100);
+      expect(fast).toEqual(slow);
+    });
+
+    it('a malformed SQOS on a line of a known shape rejects with the same error', async () => {
+      const text = sqosSession(100).text();
+      const lines = text.split('\n');
+      const n = lines.findIndex((l) => l.includes('"id":60,'));
+      lines[n] = lines[n]!.replace(/"latency":(\d+),"delayVariation"/, '"latency":$1.5,"delayVariation"');
+      const f = file('bad-sqos.jsonl', lines.join('\n'));
+      const message = `bad-sqos.jsonl:${n + 1}: field "sqos.sending.latency": must be an integer from 0 to 4294967295`;
+      for (const shapes of [true, false]) {
+        const script = sandbox.compile('export default () => "accept";', 'n.js');
+        const results: RequestResult[] = [];
+        await expect(replaySessionFile(f, script, { thread: 'main', shapes, onResult: (x) => results.push(x) })).rejects.toThrow(message);
+        expect(results.map((r) => r.id)).toEqual(Array.from({ length: 59 }, (_, i) => i + 1));
+        script.dispose();
+      }
+    });
+
     it('stops when the signal is aborted', async () => {
       const f = file('abort.jsonl', twoRequests().end(100).text());
       const script = sandbox.compile('export default () => "accept";', 'n.js');
@@ -440,7 +495,7 @@ describe('what-if replay', () => {
       '};',
     ].join('\n');
 
-    async function run(f: string, thread: 'main' | 'worker', opts: { signal?: AbortSignal } = {}) {
+    async function run(f: string, thread: 'main' | 'worker', opts: { signal?: AbortSignal; shapes?: boolean } = {}) {
       const sb = await distSandbox().loadSandbox();
       const script = sb.compile(SCRIPT, 'mixed.js');
       const results: unknown[] = [];
@@ -464,6 +519,9 @@ describe('what-if replay', () => {
       expect(main.summary.errors).toBeGreaterThan(10);
       expect(main.summary.syntheticOffers).toBeGreaterThan(10);
       expect(worker).toEqual(main);
+      // Parsing every line instead of matching line shapes: the same, in either thread.
+      expect(await run(f, 'worker', { shapes: false })).toEqual(main);
+      expect(await run(f, 'main', { shapes: false })).toEqual(main);
     });
 
     it('reports a malformed line and stops when aborted, as in this thread', async () => {
@@ -472,6 +530,7 @@ describe('what-if replay', () => {
       const message = /mixed-bad\.jsonl:\d+: field "attempt": must be an integer of at least 1/;
       await expect(run(bad, 'main')).rejects.toThrow(message);
       await expect(run(bad, 'worker')).rejects.toThrow(message);
+      await expect(run(bad, 'worker', { shapes: false })).rejects.toThrow(message);
       const ac = new AbortController();
       ac.abort();
       expect((await run(path.join(dir, 'mixed.jsonl'), 'worker', { signal: ac.signal })).summary).toMatchObject({ aborted: true });

@@ -30,7 +30,7 @@ import type { ConditionScript, ScriptCallResult } from '../script/sandbox';
 import type {
   DecisionEvent, OfferEvent, RecordedListenerOptions, SessionEvent, SessionHeader,
 } from '../session/events';
-import { SessionFormatError, streamSession, type Session } from '../session/reader';
+import { SessionFormatError, streamSessionRecords, type RecordLayout, type Session } from '../session/reader';
 import type { CallerDataSource, ConditionRequest, Decider, Family, FinalVerdict, ListenerInfo } from '../types';
 
 /** A request's final state as the recording or the replay has it. */
@@ -571,11 +571,17 @@ export interface ReplayFileResult {
 export interface ReplayFileOptions extends WhatIfOptions {
   /**
    * Where the file is read and checked: 'worker' (a worker thread, while this thread runs the
-   * script: reading costs about as much as a trivial script, so this nearly doubles the rate on
-   * two cores), 'main' (this thread), or 'auto' (default): a worker for files of 4 MiB and more
-   * when there is more than one CPU and a worker can load this module.
+   * script: reading costs well over half of what a trivial script does, so this adds that much
+   * to the rate on two cores), 'main' (this thread), or 'auto' (default): a worker for files of
+   * 4 MiB and more when there is more than one CPU and a worker can load this module.
    */
   thread?: 'auto' | 'worker' | 'main';
+  /**
+   * Read offers and decisions by matching them against the shapes of earlier lines (default
+   * true; see electron/host/session/shapes.ts); false parses and checks every line in full. The
+   * results and errors are the same; this is for comparing the two.
+   */
+  shapes?: boolean;
 }
 
 const WORKER_MIN_BYTES = 4 << 20;
@@ -598,11 +604,22 @@ export async function replaySessionFile(path: string, script: ConditionScript, o
   if (thread === 'worker') return replayInWorker(path, replay, opts);
   let header: SessionHeader | null = null;
   let lastLine = 1;
+  // Records take the same flat form as from the worker, one at a time.
+  const encoder = new RecordEncoder();
+  const strings = encoder.strings;
+  const deliver = (): void => {
+    lastLine = decodeRecords(encoder.batch, strings, replay);
+    encoder.clear();
+  };
   try {
-    const r = await streamSession(path, {
+    const r = await streamSessionRecords(path, {
       name: opts.name,
+      layouts: LAYOUTS,
+      shapes: opts.shapes,
+      serialize: encoder.serialize,
       onHeader: (h) => { header = h; },
-      onEvent: (e, line) => { lastLine = line; replay.push(e, line); },
+      onRecord: (layout, values, line) => { encoder.record(layout, values, line); deliver(); },
+      onEvent: (e, line) => { encoder.event(e, line); deliver(); },
       onProgress: opts.onProgress
         ? (bytesRead, totalBytes) => opts.onProgress!({ lines: lastLine, bytesRead, totalBytes, requests: replay.requestCount })
         : undefined,
@@ -617,26 +634,46 @@ export async function replaySessionFile(path: string, script: ConditionScript, o
 // ---------------------------------------------------------------------------------------------
 // Reading in a worker thread
 //
-// The worker runs the session reader (streamSession: the same checks, the same errors) and sends
-// each chunk's records as one flat array, offers and decisions as a few numbers and strings each
-// (cloning whole event objects would cost this thread as much as parsing them) and the SQOS
-// already serialized. Recurring strings (families, verdicts, deciders, callee addresses) go once,
-// as a string table. The worker waits (Atomics) while more than a few chunks are unprocessed, so memory
-// stays bounded however slow the script is.
+// The worker runs the session reader (streamSessionRecords: the same checks, the same errors) and
+// sends each chunk's records in a flat form: the numbers of all its offers and decisions in one
+// Float64Array (transferred, not copied), their few strings in one array, other records as they
+// are; cloning whole event objects, or even an array of mixed values per record, costs more than
+// reading the lines. The SQOS travels as its JSON text: the reader cuts it out of the line when the
+// line matches a known shape, and serializes it otherwise. Recurring strings (families, verdicts,
+// deciders, callee addresses) go once, as a string table. The worker waits (Atomics) while more
+// than a few chunks are unprocessed, so memory stays bounded however slow the script is.
 
 const WORKER_KIND = 'accept-workbench/whatif-reader';
-const MAX_CHUNKS_IN_FLIGHT = 2;
+/**
+ * The worker stops when more than MAX_CHUNKS_IN_FLIGHT chunks wait to be replayed, and goes on
+ * when RESUME_CHUNKS are left: woken once per two chunks, not per chunk (each wake-up is a
+ * context switch, which on two busy cores costs the replaying thread too).
+ */
+const MAX_CHUNKS_IN_FLIGHT = 3;
+const RESUME_CHUNKS = 1;
 const R_OTHER = 0;
 const R_OFFER = 1;
 const R_DECISION = 2;
-/** Array entries per record: kind, line, then the fields (see runReaderWorker). */
-const OFFER_SLOTS = 18;
-const DECISION_SLOTS = 11;
+/** Numbers per record: kind, line, then the fields (see RecordEncoder.record). */
+const OFFER_NUMBERS = 16;
+const DECISION_NUMBERS = 10;
+const OTHER_NUMBERS = 2;
+
+/** Records in flat form (RecordEncoder writes them, decodeRecords reads them). */
+interface RecordBatch {
+  /** Numbers of the records, `length` of them used. */
+  nums: Float64Array<ArrayBuffer>;
+  length: number;
+  /** Inline strings: offers' caller address, caller data and SQOS text (when not null); decisions' caller address. */
+  strs: string[];
+  /** Records of other types, whole. */
+  others: SessionEvent[];
+}
 
 interface ReaderMessage {
   /** New entries of the string table, in id order. */
   strings: string[];
-  records: unknown[];
+  batch: RecordBatch;
   header?: SessionHeader;
   progress?: [bytesRead: number, totalBytes: number];
   done?: { warnings: string[] };
@@ -647,7 +684,109 @@ interface WorkerSetup {
   kind: typeof WORKER_KIND;
   path: string;
   name: string;
+  shapes: boolean;
   credits: SharedArrayBuffer;
+}
+
+/** The values read from offers (layout 0) and decisions (1); see RecordEncoder.record. */
+const OFFER_LAYOUT = 0;
+const LAYOUTS: readonly RecordLayout[] = [
+  {
+    type: 'offer',
+    fields: [
+      't', 'listener', 'id', 'attempt', 'caller.family', 'caller.address', 'caller.port',
+      'callee.family', 'callee.address', 'callee.port', 'callerData', 'callerDataSource', 'verdict', 'ask', 'by',
+    ],
+    text: 'sqos',
+  },
+  {
+    type: 'decision',
+    fields: ['t', 'listener', 'id', 'caller.address', 'caller.port', 'verdict', 'attempts', 'latencyUs', 'by'],
+  },
+];
+
+/** Puts records in the flat form decodeRecords reads, recurring strings as ids into `strings`. */
+class RecordEncoder {
+  batch: RecordBatch = RecordEncoder.empty(1 << 12);
+  /** Every string given an id, in id order. */
+  readonly strings: string[] = [];
+  private readonly ids = new Map<string, number>();
+  private readonly sqos = new SqosSerializer();
+  readonly serialize = (sqos: unknown): string => this.sqos.json(sqos);
+
+  private static empty(size: number): RecordBatch {
+    return { nums: new Float64Array(size), length: 0, strs: [], others: [] };
+  }
+
+  /** Hands over the records so far and starts a new batch. */
+  take(): RecordBatch {
+    const b = this.batch;
+    this.batch = RecordEncoder.empty(Math.max(1 << 12, b.length + (b.length >> 2)));
+    return b;
+  }
+
+  /** Forgets the records so far (they have been decoded in this thread). */
+  clear(): void {
+    const b = this.batch;
+    b.length = 0;
+    b.strs.length = 0;
+    b.others.length = 0;
+  }
+
+  private sid(s: unknown): number {
+    let id = this.ids.get(s as string);
+    if (id === undefined) {
+      id = this.ids.size;
+      this.ids.set(s as string, id);
+      this.strings.push(s as string);
+    }
+    return id;
+  }
+
+  /** Room for n more numbers. */
+  private room(n: number): Float64Array {
+    const b = this.batch;
+    if (b.length + n > b.nums.length) {
+      const grown = new Float64Array(Math.max(b.nums.length * 2, b.length + n));
+      grown.set(b.nums.subarray(0, b.length));
+      b.nums = grown;
+    }
+    return b.nums;
+  }
+
+  /** `v`: the values of LAYOUTS[layout], then the SQOS text for offers. */
+  record(layout: number, v: readonly unknown[], line: number): void {
+    const b = this.batch;
+    let i = b.length;
+    if (layout === OFFER_LAYOUT) {
+      const a = this.room(OFFER_NUMBERS);
+      const sqos = v[15] as string | null;
+      a[i++] = R_OFFER; a[i++] = line;
+      a[i++] = v[0] as number; a[i++] = v[1] as number; a[i++] = v[2] as number; a[i++] = v[3] as number; // t, listener, id, attempt
+      a[i++] = this.sid(v[4]); a[i++] = v[6] as number; // caller family, port
+      a[i++] = this.sid(v[7]); a[i++] = this.sid(v[8]); a[i++] = v[9] as number; // callee
+      a[i++] = this.sid(v[11]); a[i++] = this.sid(v[12]); a[i++] = v[13] === true ? 1 : 0; a[i++] = this.sid(v[14]); // source, verdict, ask, by
+      a[i++] = sqos === null ? 0 : 1;
+      b.strs.push(v[5] as string, v[10] as string); // caller address, caller data
+      if (sqos !== null) b.strs.push(sqos);
+    } else {
+      const a = this.room(DECISION_NUMBERS);
+      a[i++] = R_DECISION; a[i++] = line;
+      a[i++] = v[0] as number; a[i++] = v[1] as number; a[i++] = v[2] as number; a[i++] = v[4] as number; // t, listener, id, caller port
+      a[i++] = this.sid(v[5]); a[i++] = v[6] as number; a[i++] = v[7] as number; a[i++] = this.sid(v[8]); // verdict, attempts, latencyUs, by
+      b.strs.push(v[3] as string); // caller address
+    }
+    b.length = i;
+  }
+
+  event(e: SessionEvent, line: number): void {
+    const b = this.batch;
+    const a = this.room(OTHER_NUMBERS);
+    a[b.length] = R_OTHER;
+    a[b.length + 1] = line;
+    b.length += OTHER_NUMBERS;
+    b.others.push(e);
+  }
 }
 
 /** An offer as decoded from the worker: the SQOS arrives serialized. */
@@ -661,7 +800,9 @@ function replayInWorker(path: string, replay: WhatIfReplay, opts: ReplayFileOpti
   if (opts.signal?.aborted) return Promise.resolve({ header: null, summary: replay.summary(true) });
   return new Promise((resolve, reject) => {
     const credits = new Int32Array(new SharedArrayBuffer(4));
-    const setup: WorkerSetup = { kind: WORKER_KIND, path, name: opts.name!, credits: credits.buffer as SharedArrayBuffer };
+    const setup: WorkerSetup = {
+      kind: WORKER_KIND, path, name: opts.name!, shapes: opts.shapes ?? true, credits: credits.buffer as SharedArrayBuffer,
+    };
     const worker = new Worker(__filename, { workerData: setup });
     const strings: string[] = [];
     let header: SessionHeader | null = null;
@@ -676,19 +817,39 @@ function replayInWorker(path: string, replay: WhatIfReplay, opts: ReplayFileOpti
     const onAbort = (): void => finish(() => resolve({ header, summary: replay.summary(true) }));
     opts.signal?.addEventListener('abort', onAbort);
 
-    worker.on('message', (m: ReaderMessage) => {
-      if (settled) return;
+    // Messages wait here and are replayed one per turn of the event loop: a MessagePort delivers
+    // everything queued in one go, and replaying it all at once would starve signals (Ctrl-C),
+    // timers and output flushes. Each is credited back as soon as it is replayed, so the worker
+    // keeps the queue from running dry while this thread runs the script.
+    const queue: ReaderMessage[] = [];
+    let scheduled = false;
+    let exitCode: number | null = null;
+    const stopped = (): void => finish(() => reject(new Error(`the session reader thread stopped (exit code ${exitCode})`)));
+    const pump = (): void => {
+      scheduled = false;
+      const m = queue.shift();
+      if (m === undefined || settled) return;
+      if (!replayMessage(m)) return;
+      if (queue.length !== 0) {
+        scheduled = true;
+        setImmediate(pump);
+      } else if (exitCode !== null) {
+        stopped();
+      }
+    };
+    /** Returns false once the replay is over (settled). */
+    const replayMessage = (m: ReaderMessage): boolean => {
       try {
         for (const s of m.strings) strings.push(s);
         if (m.header) header = m.header;
-        const lastLine = decodeRecords(m.records, strings, replay);
+        const lastLine = decodeRecords(m.batch, strings, replay);
         if (m.progress && opts.onProgress) {
           opts.onProgress({ lines: lastLine, bytesRead: m.progress[0], totalBytes: m.progress[1], requests: replay.requestCount });
         }
       } catch (e) {
         if (e instanceof ReplayAborted) onAbort();
         else finish(() => reject(e));
-        return;
+        return false;
       }
       if (m.error) {
         const x = m.error;
@@ -696,55 +857,78 @@ function replayInWorker(path: string, replay: WhatIfReplay, opts: ReplayFileOpti
           ? new SessionFormatError(x.file, x.line, x.detail, x.field)
           : Object.assign(new Error(x.message), x.code ? { code: x.code } : {});
         finish(() => reject(err));
-      } else if (m.done) {
+        return false;
+      }
+      if (m.done) {
         const summary = replay.finish(m.done.warnings);
         finish(() => resolve({ header, summary }));
-      } else {
-        // Credit for the next chunk only after a turn of the event loop: a MessagePort delivers
-        // everything queued in one go, so a worker refilled at once would starve signals (Ctrl-C),
-        // timers and output flushes for the whole file.
-        setImmediate(() => {
-          Atomics.sub(credits, 0, 1);
-          Atomics.notify(credits, 0);
-        });
+        return false;
+      }
+      if (Atomics.sub(credits, 0, 1) - 1 <= RESUME_CHUNKS) Atomics.notify(credits, 0);
+      return true;
+    };
+    worker.on('message', (m: ReaderMessage) => {
+      if (settled) return;
+      queue.push(m);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(pump);
       }
     });
     worker.on('error', (e) => finish(() => reject(e)));
-    worker.on('exit', (code) => finish(() => reject(new Error(`the session reader thread stopped (exit code ${code})`))));
+    worker.on('exit', (code) => {
+      // Normally after its last message, which may still be queued here.
+      exitCode = code;
+      if (!scheduled && queue.length === 0) stopped();
+    });
   });
 }
 
-/** Feeds one message's records to the replay; returns the last line number. */
-function decodeRecords(b: unknown[], st: string[], replay: WhatIfReplay): number {
+/** Feeds a batch of records to the replay; returns the last line number. */
+function decodeRecords(batch: RecordBatch, st: string[], replay: WhatIfReplay): number {
+  const a = batch.nums;
+  const strs = batch.strs;
   let line = 0;
-  for (let i = 0; i < b.length;) {
-    const kind = b[i] as number;
-    line = b[i + 1] as number;
+  let j = 0; // strs
+  let k = 0; // others
+  let callee: OfferEvent['callee'] | null = null;
+  for (let i = 0; i < batch.length;) {
+    const kind = a[i]!;
+    line = a[i + 1]!;
     if (kind === R_OFFER) {
+      const calleeFamily = st[a[i + 8]!] as Family;
+      const calleeAddress = st[a[i + 9]!]!;
+      const calleePort = a[i + 10]!;
+      // Offers of one listener share their callee: one object for a run of them (nothing changes it).
+      if (callee === null || callee.port !== calleePort || callee.address !== calleeAddress || callee.family !== calleeFamily) {
+        callee = { family: calleeFamily, address: calleeAddress, port: calleePort, raw: '' };
+      }
       const e: TransportOffer = {
-        type: 'offer', t: b[i + 2] as number, listener: b[i + 3] as number, id: b[i + 4] as number, attempt: b[i + 5] as number,
-        caller: { family: st[b[i + 6] as number] as Family, address: b[i + 7] as string, port: b[i + 8] as number, raw: '' },
-        callee: { family: st[b[i + 9] as number] as Family, address: st[b[i + 10] as number]!, port: b[i + 11] as number, raw: '' },
-        callerData: b[i + 12] as string, callerDataSource: st[b[i + 13] as number] as CallerDataSource,
-        sqos: null, sqosJson: b[i + 14] as string | null, gqos: null,
-        verdict: st[b[i + 15] as number] as OfferEvent['verdict'], ...(b[i + 16] === 1 ? { ask: true } : {}),
-        by: st[b[i + 17] as number] as Decider,
+        type: 'offer', t: a[i + 2]!, listener: a[i + 3]!, id: a[i + 4]!, attempt: a[i + 5]!,
+        caller: { family: st[a[i + 6]!] as Family, address: strs[j]!, port: a[i + 7]!, raw: '' },
+        callee,
+        callerData: strs[j + 1]!, callerDataSource: st[a[i + 11]!] as CallerDataSource,
+        sqos: null, sqosJson: a[i + 15] === 1 ? strs[j + 2]! : null, gqos: null,
+        verdict: st[a[i + 12]!] as OfferEvent['verdict'], ask: a[i + 13] === 1 ? true : undefined,
+        by: st[a[i + 14]!] as Decider,
         conditionUs: 0, result: '', scriptVersion: null,
       };
+      j += a[i + 15] === 1 ? 3 : 2;
+      i += OFFER_NUMBERS;
       replay.push(e, line);
-      i += OFFER_SLOTS;
     } else if (kind === R_DECISION) {
       const e: DecisionEvent = {
-        type: 'decision', t: b[i + 2] as number, listener: b[i + 3] as number, id: b[i + 4] as number,
-        caller: { address: b[i + 5] as string, port: b[i + 6] as number },
-        verdict: st[b[i + 7] as number] as FinalVerdict, attempts: b[i + 8] as number, latencyUs: b[i + 9] as number,
-        by: st[b[i + 10] as number] as Decider | 'system', result: '',
+        type: 'decision', t: a[i + 2]!, listener: a[i + 3]!, id: a[i + 4]!,
+        caller: { address: strs[j]!, port: a[i + 5]! },
+        verdict: st[a[i + 6]!] as FinalVerdict, attempts: a[i + 7]!, latencyUs: a[i + 8]!,
+        by: st[a[i + 9]!] as Decider | 'system', result: '',
       };
+      j += 1;
+      i += DECISION_NUMBERS;
       replay.push(e, line);
-      i += DECISION_SLOTS;
     } else {
-      replay.push(b[i + 2] as SessionEvent, line);
-      i += 3;
+      i += OTHER_NUMBERS;
+      replay.push(batch.others[k++]!, line);
     }
   }
   return line;
@@ -820,50 +1004,30 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function runReaderWorker(setup: WorkerSetup): void {
   const port = parentPort!;
   const credits = new Int32Array(setup.credits);
-  const ids = new Map<string, number>();
-  let fresh: string[] = [];
-  let records: unknown[] = [];
-  const sid = (s: string): number => {
-    let id = ids.get(s);
-    if (id === undefined) {
-      id = ids.size;
-      ids.set(s, id);
-      fresh.push(s);
-    }
-    return id;
-  };
+  const encoder = new RecordEncoder();
+  let sent = 0; // strings sent so far
   const send = (extra: Partial<ReaderMessage>): void => {
-    port.postMessage({ strings: fresh, records, ...extra } satisfies ReaderMessage);
-    fresh = [];
-    records = [];
+    const strings = encoder.strings.slice(sent);
+    sent += strings.length;
+    const batch = encoder.take();
+    port.postMessage({ strings, batch, ...extra } satisfies ReaderMessage, [batch.nums.buffer]);
   };
   let header: SessionHeader | undefined;
-  const sqos = new SqosSerializer();
-  streamSession(setup.path, {
+  streamSessionRecords(setup.path, {
     name: setup.name,
+    layouts: LAYOUTS,
+    shapes: setup.shapes,
+    serialize: encoder.serialize,
     onHeader: (h) => { header = h; },
-    onEvent: (e, line) => {
-      if (e.type === 'offer') {
-        records.push(
-          R_OFFER, line, e.t, e.listener, e.id, e.attempt,
-          sid(e.caller.family), e.caller.address, e.caller.port,
-          sid(e.callee.family), sid(e.callee.address), e.callee.port,
-          e.callerData, sid(e.callerDataSource), e.sqos === null ? null : sqos.json(e.sqos),
-          sid(e.verdict), e.ask === true ? 1 : 0, sid(e.by),
-        );
-      } else if (e.type === 'decision') {
-        records.push(R_DECISION, line, e.t, e.listener, e.id, e.caller.address, e.caller.port, sid(e.verdict), e.attempts, e.latencyUs, sid(e.by));
-      } else {
-        records.push(R_OTHER, line, e);
-      }
-    },
+    onRecord: (layout, values, line) => encoder.record(layout, values, line),
+    onEvent: (e, line) => encoder.event(e, line),
     onProgress: (bytesRead, totalBytes) => {
       send({ progress: [bytesRead, totalBytes], ...(header ? { header } : {}) });
       header = undefined;
       // Back-pressure: wait while the replay has too many chunks to catch up on.
       const inFlight = Atomics.add(credits, 0, 1) + 1;
       if (inFlight > MAX_CHUNKS_IN_FLIGHT) {
-        for (let n = Atomics.load(credits, 0); n > MAX_CHUNKS_IN_FLIGHT; n = Atomics.load(credits, 0)) Atomics.wait(credits, 0, n, 1000);
+        for (let n = Atomics.load(credits, 0); n > RESUME_CHUNKS; n = Atomics.load(credits, 0)) Atomics.wait(credits, 0, n, 1000);
       }
     },
   }).then(

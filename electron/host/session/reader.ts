@@ -1,16 +1,17 @@
 // Session reader: loads and checks a session file (format v1, see docs/session-format.md).
 //
-// The checks mirror docs/session.schema.json (tests hold the two in step); they are hand-written
-// here because the reader runs in the product and ajv is a development dependency only.
-// Problems are reported as one-line SessionFormatErrors naming the line and the field.
+// The checks of each line are in ./validate.ts (they mirror docs/session.schema.json). Problems
+// are reported as one-line SessionFormatErrors naming the line and the field.
+// streamSessionRecords reads the records of some types faster, as flat values matched against
+// the shapes of earlier lines (./shapes.ts); the result and the errors are the same.
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { QOS_NOT_SPECIFIED } from '../types';
-import type {
-  CallerDataSource, Decider, Discipline, Family, FinalVerdict, HandlerKind, Verdict,
-} from '../types';
-import { SESSION_FORMAT, SESSION_VERSION } from './events';
-import type { EndEvent, HandlerEvent, SessionEvent, SessionHeader, SessionLine } from './events';
+import type { EndEvent, SessionEvent, SessionHeader } from './events';
+import { LineShapes, type RecordLayout } from './shapes';
+import { checkHeaderLine, isPlainObject, validateSessionLine } from './validate';
+
+export { validateSessionLine, type LineProblem } from './validate';
+export type { RecordLayout } from './shapes';
 
 export class SessionFormatError extends Error {
   override readonly name = 'SessionFormatError';
@@ -61,8 +62,10 @@ export interface StreamSessionResult {
   header: SessionHeader;
   warnings: string[];
   end: EndEvent | null;
-  /** Records passed to onEvent. */
+  /** Records passed to onEvent (streamSessionRecords: and to onRecord). */
   count: number;
+  /** streamSessionRecords: records read by matching a learned line shape (the rest were parsed). */
+  shaped: number;
 }
 
 /** Loads a whole session file into memory. Rejects with SessionFormatError on a malformed file. */
@@ -102,6 +105,44 @@ export async function streamSession(path: string, opts: StreamSessionOptions): P
   const name = opts.name ?? nodePath.basename(path);
   let count = 0;
   const p = new LineParser(name, (e, line) => { count++; opts.onEvent(e, line); }, opts.onHeader);
+  return readLines(path, p, opts, () => count);
+}
+
+export interface StreamRecordsOptions extends StreamSessionOptions {
+  /** The record types delivered as values (to onRecord) instead of event objects (to onEvent). */
+  layouts: readonly RecordLayout[];
+  /**
+   * A record of one of the layouts' types, with its 1-based line number: `values` holds the
+   * layout's fields in order, then its text if it has one. The array is reused: copy what you keep.
+   */
+  onRecord: (layout: number, values: readonly unknown[], line: number) => void;
+  /**
+   * Match lines against the shapes of earlier ones instead of parsing them (default true; false
+   * parses and checks every line in full, for comparison). The results are the same.
+   */
+  shapes?: boolean;
+  /** The text of a layout's `text` value when a line is parsed in full; default JSON.stringify. */
+  serialize?: (value: unknown) => string;
+}
+
+/**
+ * streamSession for readers that want the values of a few fields of the frequent records
+ * (offers, decisions) rather than whole objects: those records go to onRecord, the others to
+ * onEvent. Same checks, same errors, same order; counts both in `count`.
+ */
+export async function streamSessionRecords(path: string, opts: StreamRecordsOptions): Promise<StreamSessionResult> {
+  const name = opts.name ?? nodePath.basename(path);
+  let count = 0;
+  const p = new LineParser(name, (e, line) => { count++; opts.onEvent(e, line); }, opts.onHeader, {
+    layouts: opts.layouts,
+    onRecord: (layout, values, line) => { count++; opts.onRecord(layout, values, line); },
+    shapes: opts.shapes ?? true,
+    serialize: opts.serialize ?? JSON.stringify,
+  });
+  return readLines(path, p, opts, () => count);
+}
+
+async function readLines(path: string, p: LineParser, opts: ReadSessionOptions, count: () => number): Promise<StreamSessionResult> {
   const fh = await fs.promises.open(path, 'r');
   try {
     const total = (await fh.stat()).size;
@@ -117,12 +158,11 @@ export async function streamSession(path: string, opts: StreamSessionOptions): P
       for (;;) {
         const nl = buf.indexOf(0x0a, start);
         if (nl < 0 || nl >= n) break;
-        const piece = buf.subarray(start, nl);
         if (carry) {
-          p.line(Buffer.concat([carry, piece]).toString('utf8'), true);
+          p.line(Buffer.concat([carry, buf.subarray(start, nl)]).toString('utf8'), true);
           carry = null;
         } else {
-          p.line(piece.toString('utf8'), true);
+          p.line(buf.toString('utf8', start, nl), true);
         }
         start = nl + 1;
       }
@@ -137,27 +177,7 @@ export async function streamSession(path: string, opts: StreamSessionOptions): P
     await fh.close();
   }
   const header = p.finish();
-  return { header, warnings: p.warnings, end: p.end, count };
-}
-
-/** A problem with one parsed line; `field` is a path such as "caller.port". */
-export interface LineProblem {
-  field?: string;
-  message: string;
-}
-
-/**
- * Checks one parsed line of a session file (header or event) against format v1.
- * Returns null when it is valid. Does not check where in the file the line may appear.
- */
-export function validateSessionLine(value: unknown): LineProblem | null {
-  if (!isPlainObject(value)) return { message: 'not a JSON object' };
-  const type = value.type;
-  if (type === 'session') return checkHeader(value);
-  const check = typeof type === 'string' && Object.hasOwn(EVENT_CHECKS, type)
-    ? EVENT_CHECKS[type as EventType] : undefined;
-  if (!check) return { field: 'type', message: `must be one of ${LINE_TYPES.join(', ')}` };
-  return check(value, '');
+  return { header, warnings: p.warnings, end: p.end, count: count(), shaped: p.shaped };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -170,11 +190,31 @@ class LineParser {
   private lineNo = 0;
   private endLine = 0;
 
+  private readonly shapes: LineShapes | null;
+  private readonly paths: string[][][] = [];
+  private readonly textPaths: (string[] | null)[] = [];
+  private readonly values: unknown[][] = [];
+  /** Records read by matching a shape. */
+  shaped = 0;
+
   constructor(
     private readonly name: string,
     private readonly onEvent: (e: SessionEvent, line: number) => void,
     private readonly onHeader?: (h: SessionHeader) => void,
-  ) {}
+    private readonly records?: {
+      layouts: readonly RecordLayout[];
+      onRecord: (layout: number, values: readonly unknown[], line: number) => void;
+      shapes: boolean;
+      serialize: (value: unknown) => string;
+    },
+  ) {
+    this.shapes = records ? new LineShapes(records.layouts) : null;
+    for (const l of records?.layouts ?? []) {
+      this.paths.push(l.fields.map((f) => f.split('.')));
+      this.textPaths.push(l.text !== undefined ? l.text.split('.') : null);
+      this.values.push(new Array<unknown>(l.fields.length + (l.text !== undefined ? 1 : 0)).fill(undefined));
+    }
+  }
 
   /** `terminated`: the line ended with a newline (false only for the file's last line). */
   line(raw: string, terminated: boolean): void {
@@ -184,6 +224,17 @@ class LineParser {
     if (text.trim() === '') {
       if (n === 1) throw this.error(n, 'empty line; expected the session header');
       return; // blank lines between records carry nothing
+    }
+    const shapes = this.shapes;
+    if (shapes !== null && n !== 1 && this.records!.shapes) {
+      const layout = shapes.match(text);
+      if (layout >= 0) {
+        // A valid record (see ./shapes.ts); only where it is in the file is left to check.
+        if (this.end) throw this.error(n, `a record after the end record (line ${this.endLine})`);
+        this.shaped++;
+        this.records!.onRecord(layout, shapes.values[layout]!, n);
+        return;
+      }
     }
     let value: unknown;
     try {
@@ -214,7 +265,23 @@ class LineParser {
     if (this.end) throw this.error(n, `a record after the end record (line ${this.endLine})`);
     const event = value as unknown as SessionEvent;
     if (event.type === 'end') { this.end = event; this.endLine = n; }
-    this.onEvent(event, n);
+    const layout = shapes !== null ? shapes.layoutOf(event.type) : -1;
+    if (layout < 0) {
+      this.onEvent(event, n);
+      return;
+    }
+    const records = this.records!;
+    if (records.shapes) shapes!.learn(text, value, layout);
+    // The same values a match would give.
+    const values = this.values[layout]!;
+    const paths = this.paths[layout]!;
+    for (let i = 0; i < paths.length; i++) values[i] = valueAt(value, paths[i]!);
+    const textPath = this.textPaths[layout];
+    if (textPath) {
+      const v = valueAt(value, textPath);
+      values[paths.length] = v === null || v === undefined ? null : records.serialize(v);
+    }
+    records.onRecord(layout, values, n);
   }
 
   finish(): SessionHeader {
@@ -227,214 +294,8 @@ class LineParser {
   }
 }
 
-/** Line 1: say "not a session file" or "unsupported version" before checking individual fields. */
-function checkHeaderLine(o: Record<string, unknown>): LineProblem | null {
-  if (o.type !== 'session') {
-    const got = typeof o.type === 'string' ? `type "${o.type}"` : 'no type';
-    return { field: 'type', message: `the first line must be the session header (type "session"), not ${got}` };
-  }
-  return checkHeader(o);
+function valueAt(value: Record<string, unknown>, path: readonly string[]): unknown {
+  let v: unknown = value;
+  for (const key of path) v = isPlainObject(v) && Object.hasOwn(v, key) ? v[key] : undefined;
+  return v;
 }
-
-function checkHeader(o: Record<string, unknown>): LineProblem | null {
-  if (o.format !== SESSION_FORMAT) {
-    return { field: 'format', message: `must be "${SESSION_FORMAT}" (not a session file?)` };
-  }
-  if (!Object.hasOwn(o, 'version')) return { field: 'version', message: 'missing' };
-  if (o.version !== SESSION_VERSION) {
-    return {
-      field: 'version',
-      message: `unsupported session format version ${JSON.stringify(o.version)}; this build reads version ${SESSION_VERSION}`,
-    };
-  }
-  return HEADER_CHECK(o, '');
-}
-
-// ---------------------------------------------------------------------------------------------
-// A compact table-driven validator. Each Check returns the first problem or null.
-
-type Check = (v: unknown, path: string) => LineProblem | null;
-interface Optional { optional: Check }
-type FieldSpec = Check | Optional;
-
-const problem = (field: string, message: string): LineProblem => ({ field: field || undefined, message });
-const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-const str: Check = (v, p) => (typeof v === 'string' ? null : problem(p, 'must be a string'));
-const bool: Check = (v, p) => (typeof v === 'boolean' ? null : problem(p, 'must be true or false'));
-const isNull: Check = (v, p) => (v === null ? null : problem(p, 'must be null'));
-
-function num(min: number): Check {
-  const what = min === 0 ? 'a non-negative number' : `a number of at least ${min}`;
-  return (v, p) => (typeof v === 'number' && Number.isFinite(v) && v >= min ? null : problem(p, `must be ${what}`));
-}
-
-function int(min: number, max = Number.MAX_SAFE_INTEGER): Check {
-  const what = max !== Number.MAX_SAFE_INTEGER ? `an integer from ${min} to ${max}`
-    : min === 0 ? 'a non-negative integer' : `an integer of at least ${min}`;
-  return (v, p) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
-    ? null : problem(p, `must be ${what}`));
-}
-
-function oneOf(values: readonly (string | number)[]): Check {
-  const message = values.length === 1 ? `must be ${JSON.stringify(values[0])}` : `must be one of ${values.join(', ')}`;
-  return (v, p) => ((values as readonly unknown[]).includes(v) ? null : problem(p, message));
-}
-
-function matches(re: RegExp, what: string): Check {
-  return (v, p) => (typeof v === 'string' && re.test(v) ? null : problem(p, `must be ${what}`));
-}
-
-function nullable(check: Check): Check {
-  return (v, p) => (v === null ? null : check(v, p));
-}
-
-function opt(check: Check): Optional {
-  return { optional: check };
-}
-
-/** An object with the given fields (extra properties are allowed, for forward compatibility). */
-function obj(fields: Record<string, FieldSpec>, extra?: (o: Record<string, unknown>, path: string) => LineProblem | null): Check {
-  const entries = Object.entries(fields);
-  return (v, p) => {
-    if (!isPlainObject(v)) return problem(p, 'must be an object');
-    for (const [key, spec] of entries) {
-      const path = join(p, key);
-      if (typeof spec === 'function') {
-        if (!Object.hasOwn(v, key)) return problem(path, 'missing');
-        const r = spec(v[key], path);
-        if (r) return r;
-      } else if (Object.hasOwn(v, key)) {
-        const r = spec.optional(v[key], path);
-        if (r) return r;
-      }
-    }
-    return extra ? extra(v, p) : null;
-  };
-}
-
-/** An object whose keys are all from `keys` and whose values all pass `value`. */
-function record(keys: readonly string[], value: Check): Check {
-  return (v, p) => {
-    if (!isPlainObject(v)) return problem(p, 'must be an object');
-    for (const [k, x] of Object.entries(v)) {
-      if (!keys.includes(k)) return problem(join(p, k), `unknown key; must be one of ${keys.join(', ')}`);
-      const r = value(x, join(p, k));
-      if (r) return r;
-    }
-    return null;
-  };
-}
-
-// Enumerations, checked against the types: leaving out a member of the type is a compile error.
-const enumOf = <T extends string>() =>
-  <const A extends readonly T[]>(...values: A & ([T] extends [A[number]] ? unknown : never)): A => values;
-const FAMILIES = enumOf<Family>()('ipv4', 'ipv6');
-const VERDICTS = enumOf<Verdict>()('accept', 'reject', 'defer');
-const FINAL_VERDICTS = enumOf<FinalVerdict>()('accept', 'reject', 'expire', 'withdraw', 'error');
-const DECIDERS = enumOf<Decider>()('script', 'fallback', 'person', 'default');
-const DISCIPLINES = enumOf<Discipline>()('winsock', 'held');
-const HANDLERS = enumOf<HandlerKind>()('echo', 'hold', 'close', 'discard');
-const CALLER_DATA_SOURCES = enumOf<CallerDataSource>()('none', 'syn', 'peek');
-const HANDLER_EVENTS = enumOf<HandlerEvent['event']>()('close', 'reset', 'local-close');
-const BACKENDS = enumOf<SessionHeader['backend']>()('posix', 'winsock');
-
-const FLOWSPEC_FIELDS = [
-  'tokenRate', 'tokenBucketSize', 'peakBandwidth', 'latency',
-  'delayVariation', 'serviceType', 'maxSduSize', 'minimumPolicedSize',
-] as const;
-
-const base64 = matches(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'base64 (standard alphabet, padded)');
-const isoTime = matches(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/, 'an ISO 8601 date-time');
-const sha256 = matches(/^[0-9a-f]{64}$/, 'a sha256 in lower-case hex (64 digits)');
-const resultCode = matches(/^(?:OK|WSA[A-Z0-9_]+)$/, '"OK" or a WSA error name');
-const uint = int(0);
-const uint32 = int(0, 0xffffffff);
-const port = int(0, 65535);
-const time = num(0);
-
-const sockaddr = obj({ family: oneOf(FAMILIES), address: str, port, raw: base64 });
-
-const flowspec = obj(
-  {
-    ...Object.fromEntries(FLOWSPEC_FIELDS.map((f) => [f, uint32])),
-    derived: record(FLOWSPEC_FIELDS, str),
-  },
-  // A value nothing measured is QOS_NOT_SPECIFIED; a measured one says where it came from.
-  (o, p) => {
-    const derived = o.derived as Record<string, unknown>;
-    for (const f of FLOWSPEC_FIELDS) {
-      if (o[f] !== QOS_NOT_SPECIFIED && !Object.hasOwn(derived, f)) {
-        return problem(join(p, f), `must be ${QOS_NOT_SPECIFIED} (QOS_NOT_SPECIFIED) unless "derived" names its source`);
-      }
-    }
-    return null;
-  },
-);
-
-const qos = obj({ sending: flowspec, receiving: flowspec, providerSpecific: base64 });
-
-const recordedError = obj({ code: str, message: str, line: opt(uint), column: opt(uint) });
-
-const HEADER_CHECK = obj({
-  type: oneOf(['session']),
-  format: oneOf([SESSION_FORMAT]),
-  version: oneOf([SESSION_VERSION]),
-  t: oneOf([0]),
-  startTime: isoTime,
-  platform: str,
-  arch: str,
-  backend: oneOf(BACKENDS),
-  appVersion: str,
-  nodeVersion: str,
-});
-
-const EVENT_CHECKS = {
-  listener: obj({
-    type: str, t: time, listener: uint, address: str, port,
-    options: obj({
-      bind: str, port, backlog: uint, discipline: oneOf(DISCIPLINES), handler: oneOf(HANDLERS),
-      fallback: oneOf(VERDICTS), budgetMs: time, deferTimeoutMs: time, reofferMs: time,
-      deferAcceptS: uint, fastOpen: bool, conditionalAccept: opt(bool),
-    }),
-  }),
-  script: obj({
-    type: str, t: time, listener: uint, version: uint, hash: sha256, filename: str, source: str,
-  }),
-  offer: obj({
-    type: str, t: time, listener: uint, id: uint, attempt: int(1),
-    caller: sockaddr, callee: sockaddr,
-    callerData: base64, callerDataSource: oneOf(CALLER_DATA_SOURCES),
-    sqos: nullable(qos), gqos: isNull,
-    verdict: oneOf([...VERDICTS, 'invalid']), ask: opt(bool), by: oneOf(DECIDERS),
-    conditionUs: time, result: resultCode, scriptVersion: nullable(uint),
-    calleeData: opt(base64), group: opt(uint32), error: opt(recordedError),
-  }),
-  decision: obj({
-    type: str, t: time, listener: uint, id: uint,
-    caller: obj({ address: str, port }),
-    verdict: oneOf(FINAL_VERDICTS), attempts: uint, latencyUs: time,
-    by: oneOf([...DECIDERS, 'system']), result: resultCode,
-  }),
-  handler: obj({
-    type: str, t: time, listener: uint, id: uint, handler: oneOf(HANDLERS),
-    event: oneOf(HANDLER_EVENTS), bytesIn: uint, bytesOut: uint,
-  }),
-  log: obj({ type: str, t: time, listener: uint, id: opt(uint), message: str }),
-  error: obj({
-    type: str, t: time, listener: opt(uint), id: opt(uint), code: str, message: str,
-    line: opt(uint), column: opt(uint),
-  }),
-  end: obj({
-    type: str, t: time, reason: str,
-    counts: obj({ accept: uint, reject: uint, expire: uint, withdraw: uint, error: uint }),
-    offers: uint,
-  }),
-} satisfies Record<Exclude<SessionLine['type'], 'session'>, Check>; // every event type, no other
-
-type EventType = keyof typeof EVENT_CHECKS;
-const LINE_TYPES = ['session', ...Object.keys(EVENT_CHECKS)];
