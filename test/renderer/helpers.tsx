@@ -111,11 +111,14 @@ export class FakeHost {
   readonly calls: Array<{ method: string; params: Record<string, unknown> }> = [];
   listeners: ListenerState[] = [];
   pending: PendingRequest[] = [];
+  /** What `decisions.recent` answers. */
+  recentDecisions: unknown[] = [];
   t = 0;
   private seq = 0;
   readonly handlers: Partial<Record<MethodName, Handler>> = {
     'host.info': () => ({ protocol: 1, appVersion: '0.0.0-test', backend: this.backend, platform: 'linux', t: this.t, listeners: this.listeners, recording: null }),
     'request.list': () => this.pending,
+    'decisions.recent': () => this.recentDecisions,
     'metrics.get': (p) => ({ listener: p.listener, latency: [], conditionUs: [], queue: [], verdicts: [], counts: { accept: 0, reject: 0, expire: 0, withdraw: 0, error: 0 } }),
     'script.history': () => [],
     decide: (p) => ({ results: (p.decisions as Array<{ listener: number; requestId: number }>).map((d) => ({ listener: d.listener, requestId: d.requestId, ok: true })) }),

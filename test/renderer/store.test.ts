@@ -34,6 +34,17 @@ describe('store with a scripted host', () => {
     expect(s.hostNow()).toBeGreaterThanOrEqual(5000);
   });
 
+  it('fills the decisions log from the host\'s recent decisions on connect, without doubling what it has', async () => {
+    const { host, wb } = await fakeWorkbench((h) => {
+      h.listeners = [listenerState(1)];
+      h.recentDecisions = [decisionEvent(1, 1, 10), decisionEvent(1, 2, 20, { verdict: 'reject', by: 'script' })];
+    });
+    expect(wb.store.getState().decisions.map((d) => [d.id, d.verdict])).toEqual([[1, 'accept'], [2, 'reject']]);
+    host.recentDecisions = [...host.recentDecisions, decisionEvent(1, 3, 30)];
+    await wb.store.getState().resync();
+    expect(wb.store.getState().decisions.map((d) => d.id)).toEqual([1, 2, 3]);
+  });
+
   it('applies a batch of many events in one store update', async () => {
     const { host, wb } = await fakeWorkbench((h) => { h.listeners = [listenerState(1)]; });
     let updates = 0;

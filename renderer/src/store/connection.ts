@@ -1,5 +1,5 @@
 // Connection slice: the link to the host, full resyncs, and the listeners a dead host was running.
-import { requestKey, type ConnectionSlice, type RequestKey } from './types';
+import { DECISIONS_KEPT, requestKey, type ConnectionSlice, type RequestKey } from './types';
 import { plainError, type Slice } from './deps';
 import type { PendingRequest } from '../../../electron/protocol/schema';
 
@@ -11,13 +11,20 @@ export const createConnectionSlice: Slice<ConnectionSlice> = ({ client, latency 
   const syncOnce = async (): Promise<void> => {
     const gen = ++generation;
     // Both asked at once: the host answers in order, so the list is no older than the info.
-    const [info, list] = await Promise.all([client.call('host.info', {}), client.call('request.list', {})]);
+    const [info, list, recent] = await Promise.all([
+      client.call('host.info', {}), client.call('request.list', {}), client.call('decisions.recent', {}),
+    ]);
     if (gen !== generation) return;
     const listeners = Object.fromEntries(info.listeners.map((l) => [l.id, l]));
     const pending = new Map<RequestKey, PendingRequest>(list.map((r) => [requestKey(r.listener, r.id), r]));
     const s = get();
     const selected = new Set([...s.selected].filter((k) => pending.has(k)));
+    // The host's recent decisions fill the log after a reload; ones already shown stay as they are.
+    const known = new Set(s.decisions.map((d) => requestKey(d.listener, d.id)));
+    const missing = recent.filter((d) => !known.has(requestKey(d.listener, d.id))).map(({ type: _type, ...d }) => d);
+    const decisions = missing.length === 0 ? s.decisions : [...missing, ...s.decisions].sort((a, b) => a.t - b.t).slice(-DECISIONS_KEPT);
     set({
+      decisions,
       listeners, pending, selected, syncT: info.t, syncError: null,
       hostClockOffset: info.t - performance.now(),
       activeListener: s.activeListener !== null && listeners[s.activeListener] ? s.activeListener : (info.listeners[0]?.id ?? null),
