@@ -5,41 +5,13 @@
 //
 // Chromium missing: skipped on a developer machine, a failure with CI=true (install it with
 // scripts/system-deps.sh). AW_SCREENSHOTS=1 saves screenshots of the main view to docs/screenshots/.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { killStrayClis, startCli, type Running } from '../helpers/cli';
-
-const ROOT = path.resolve(__dirname, '../..');
-const CHROMIUM = process.env.AW_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const SCREENSHOTS = process.env.AW_SCREENSHOTS === '1' ? path.join(ROOT, 'docs', 'screenshots') : null;
-const missingChromium = !fs.existsSync(CHROMIUM);
-const ci = process.env.CI === 'true';
-
-/** Newest modification time of the files under `dir` (recursively). */
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : fs.statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** `npm test` builds the TypeScript but not the renderer: build it here when it is missing or older than its sources. */
-function ensureRendererBuilt(): void {
-  const index = path.join(ROOT, 'dist', 'renderer', 'index.html');
-  const sources = Math.max(newest(path.join(ROOT, 'renderer')), fs.statSync(path.join(ROOT, 'docs', 'platforms.md')).mtimeMs);
-  if (fs.existsSync(index) && fs.statSync(index).mtimeMs >= sources) return;
-  execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'renderer/vite.config.ts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'pipe' });
-}
+import { CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS, ci, ensureRendererBuilt, missingChromium, until } from './helpers';
 
 /** A TCP caller that sends `greeting` at once and records what comes back and how it ends. */
 function caller(port: number, greeting: string) {
@@ -52,16 +24,6 @@ function caller(port: number, greeting: string) {
     socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'reset' : 'error'));
   });
   return { socket, ended, received: () => received };
-}
-
-async function until<T>(check: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs: number, what: string): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe.skipIf(missingChromium && !ci)('workbench in Chromium against `serve`', () => {

@@ -1,18 +1,24 @@
 // The decisions log: every final decision (the last 10,000), newest first, filtered by verdict and
 // by who decided. Clicking one opens it in the inspector.
-import { useMemo, useRef, useState } from 'react';
+import { useCallback, useMemo, useRef, useState } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useWorkbench } from '../context';
-import { DECISIONS_KEPT, type DecisionEntry } from '../store';
+import { useThrottledWorkbench } from '../useThrottledWorkbench';
+import { DECISIONS_KEPT, type DecisionEntry, type WorkbenchState } from '../store';
 import { endpoint, hostTime, micros } from '../format';
 
 const ROW = 26;
 const VERDICTS = ['accept', 'reject', 'expire', 'withdraw', 'error'] as const;
 const DECIDERS = ['script', 'person', 'fallback', 'default', 'system'] as const;
 
+const selectDecisions = (s: WorkbenchState): WorkbenchState['decisions'] => s.decisions;
+const selectTrimmed = (s: WorkbenchState): number => s.decisionsTrimmed;
+/** Under a stream of decisions the log is redrawn at most this often, ms. */
+const LOG_REDRAW_MS = 200;
+
 export function DecisionsLog() {
-  const decisions = useWorkbench((s) => s.decisions);
-  const trimmed = useWorkbench((s) => s.decisionsTrimmed);
+  const decisions = useThrottledWorkbench(selectDecisions, LOG_REDRAW_MS);
+  const trimmed = useThrottledWorkbench(selectTrimmed, LOG_REDRAW_MS);
   const inspected = useWorkbench((s) => s.inspected);
   const inspect = useWorkbench((s) => s.inspect);
   const [verdict, setVerdict] = useState<'all' | DecisionEntry['verdict']>('all');
@@ -28,12 +34,14 @@ export function DecisionsLog() {
     return out;
   }, [decisions, verdict, by]);
 
+  // Stable until the rows change: a new key function makes the virtualiser measure every row again.
+  const getItemKey = useCallback((i: number) => `${rows[i]!.listener}:${rows[i]!.id}:${rows[i]!.t}`, [rows]);
   const virtualizer = useVirtualizer({
     count: rows.length,
     getScrollElement: () => parentRef.current,
     estimateSize: () => ROW,
     overscan: 10,
-    getItemKey: (i) => `${rows[i]!.listener}:${rows[i]!.id}:${rows[i]!.t}`,
+    getItemKey,
   });
 
   return (

@@ -114,6 +114,59 @@ function Offers({ detail }: { detail: RequestDetail }) {
   );
 }
 
+/**
+ * What the condition function saw for one request and every offer of it: the live inspector's
+ * body, also used read-only for recorded requests (the Sessions view).
+ */
+export function RequestDetailView({ detail: d }: { detail: RequestDetail }) {
+  const data = base64ToBytes(d.callerData);
+  const groupOffer = [...d.offers].reverse().find((o) => o.group !== undefined);
+  return (
+    <>
+      {d.final ? (
+        <div className="insp-block" data-testid="final">
+          <h4>Final</h4>
+          <table className="kv"><tbody>
+            <tr><th>Verdict</th><td className={`v-${d.final.verdict}`}>{d.final.verdict}</td></tr>
+            <tr><th>Decided by</th><td>{d.final.by}</td></tr>
+            <tr><th>Result</th><td className="mono">{d.final.result}</td></tr>
+            <tr><th>Latency</th><td className="mono">{micros(d.final.latencyUs)}</td></tr>
+            <tr><th>At</th><td className="mono">{hostTime(d.final.t)}</td></tr>
+          </tbody></table>
+        </div>
+      ) : null}
+      <SockaddrTable title="Caller (lpCallerId)" a={d.caller} />
+      <SockaddrTable title="Callee (lpCalleeId)" a={d.callee} />
+      <div className="insp-block">
+        <h4>Caller data (lpCallerData)</h4>
+        <div className="muted" data-testid="caller-data-source">{data.length} bytes, from {SOURCE_TEXT[d.callerDataSource]}</div>
+        {data.length > 0 ? <HexView bytes={data} /> : null}
+      </div>
+      <div className="insp-block">
+        <h4>Caller QOS (lpSQOS)</h4>
+        {d.sqos ? (
+          <>
+            <FlowspecTable title="SendingFlowspec" f={d.sqos.sending} />
+            <FlowspecTable title="ReceivingFlowspec" f={d.sqos.receiving} />
+            <div className="muted">ProviderSpecific: {d.sqos.providerSpecific ? <span className="mono">{hex(base64ToBytes(d.sqos.providerSpecific))}</span> : 'empty'}</div>
+          </>
+        ) : <div className="muted">NULL: the caller asked for no QOS (no negotiation).</div>}
+      </div>
+      <div className="insp-block">
+        <h4>Group</h4>
+        <table className="kv"><tbody>
+          <tr><th>lpGQOS</th><td className="muted">NULL (reserved for socket groups)</td></tr>
+          <tr><th>g</th><td className="mono">{groupOffer ? `${groupOffer.group} (set on offer ${groupOffer.attempt})` : '0 (no group operation)'}</td></tr>
+        </tbody></table>
+      </div>
+      <div className="insp-block">
+        <h4>Offers ({d.offers.length})</h4>
+        <Offers detail={d} />
+      </div>
+    </>
+  );
+}
+
 export function Inspector() {
   const { client } = useWorkbenchContext();
   const inspected = useWorkbench((s) => s.inspected);
@@ -150,8 +203,6 @@ export function Inspector() {
     return <section className="panel inspector" aria-label="Inspector"><p className="empty">Select a request in the queue or the decisions log to see what the condition function saw.</p></section>;
   }
   const d = detail && detail.id === inspected.id && detail.listener === inspected.listener ? detail : null;
-  const data = d ? base64ToBytes(d.callerData) : null;
-  const groupOffer = d ? [...d.offers].reverse().find((o) => o.group !== undefined) : undefined;
   return (
     <section className="panel inspector" aria-label="Inspector" data-testid="inspector">
       <div className="panel-head">
@@ -160,50 +211,7 @@ export function Inspector() {
       </div>
       {error ? <div className="error-text" role="alert">{error}</div> : null}
       {!d && !error ? <p className="muted">Loading…</p> : null}
-      {d ? (
-        <>
-          {d.final ? (
-            <div className="insp-block" data-testid="final">
-              <h4>Final</h4>
-              <table className="kv"><tbody>
-                <tr><th>Verdict</th><td className={`v-${d.final.verdict}`}>{d.final.verdict}</td></tr>
-                <tr><th>Decided by</th><td>{d.final.by}</td></tr>
-                <tr><th>Result</th><td className="mono">{d.final.result}</td></tr>
-                <tr><th>Latency</th><td className="mono">{micros(d.final.latencyUs)}</td></tr>
-                <tr><th>At</th><td className="mono">{hostTime(d.final.t)}</td></tr>
-              </tbody></table>
-            </div>
-          ) : null}
-          <SockaddrTable title="Caller (lpCallerId)" a={d.caller} />
-          <SockaddrTable title="Callee (lpCalleeId)" a={d.callee} />
-          <div className="insp-block">
-            <h4>Caller data (lpCallerData)</h4>
-            <div className="muted" data-testid="caller-data-source">{data!.length} bytes, from {SOURCE_TEXT[d.callerDataSource]}</div>
-            {data!.length > 0 ? <HexView bytes={data!} /> : null}
-          </div>
-          <div className="insp-block">
-            <h4>Caller QOS (lpSQOS)</h4>
-            {d.sqos ? (
-              <>
-                <FlowspecTable title="SendingFlowspec" f={d.sqos.sending} />
-                <FlowspecTable title="ReceivingFlowspec" f={d.sqos.receiving} />
-                <div className="muted">ProviderSpecific: {d.sqos.providerSpecific ? <span className="mono">{hex(base64ToBytes(d.sqos.providerSpecific))}</span> : 'empty'}</div>
-              </>
-            ) : <div className="muted">NULL: the caller asked for no QOS (no negotiation).</div>}
-          </div>
-          <div className="insp-block">
-            <h4>Group</h4>
-            <table className="kv"><tbody>
-              <tr><th>lpGQOS</th><td className="muted">NULL (reserved for socket groups)</td></tr>
-              <tr><th>g</th><td className="mono">{groupOffer ? `${groupOffer.group} (set on offer ${groupOffer.attempt})` : '0 (no group operation)'}</td></tr>
-            </tbody></table>
-          </div>
-          <div className="insp-block">
-            <h4>Offers ({d.offers.length})</h4>
-            <Offers detail={d} />
-          </div>
-        </>
-      ) : null}
+      {d ? <RequestDetailView detail={d} /> : null}
     </section>
   );
 }

@@ -6,7 +6,8 @@ import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, 
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { ListenerState, PendingRequest } from '../../../electron/protocol/schema';
 import { useWorkbench } from '../context';
-import { requestKey, type DecideFailure, type RequestKey, type Verdict } from '../store';
+import { useThrottledWorkbench } from '../useThrottledWorkbench';
+import { requestKey, type DecideFailure, type RequestKey, type Verdict, type WorkbenchState } from '../store';
 import { byteCount, duration, endpoint, utf8ToBase64 } from '../format';
 
 export const ROW_HEIGHT = 28;
@@ -51,9 +52,14 @@ function useSecondTick(): number {
   return tick;
 }
 
+const selectPending = (s: WorkbenchState): WorkbenchState['pending'] => s.pending;
+const selectListeners = (s: WorkbenchState): WorkbenchState['listeners'] => s.listeners;
+/** While events stream the rows change with each batch; redrawn at most this often, ms. */
+export const QUEUE_REDRAW_MS = 200;
+
 export function PendingQueue() {
-  const pending = useWorkbench((s) => s.pending);
-  const listeners = useWorkbench((s) => s.listeners);
+  const pending = useThrottledWorkbench(selectPending, QUEUE_REDRAW_MS);
+  const listeners = useThrottledWorkbench(selectListeners, QUEUE_REDRAW_MS);
   const deciding = useWorkbench((s) => s.deciding);
   const selected = useWorkbench((s) => s.selected);
   const cursor = useWorkbench((s) => s.cursor);
@@ -93,12 +99,15 @@ export function PendingQueue() {
   const heads = useMemo(() => headsOfLine(pending, listeners), [pending, listeners]);
   const headKeys = useMemo(() => new Set([...heads.values()].map((r) => requestKey(r.listener, r.id))), [heads]);
 
+  // Stable until the rows change: the virtualiser measures every row again when the key function
+  // is a new one, which on each scroll frame would cost O(rows) with 10,000 of them.
+  const getItemKey = useCallback((i: number) => order[i] ?? i, [order]);
   const virtualizer = useVirtualizer({
     count: rows.length,
     getScrollElement: () => parentRef.current,
     estimateSize: () => ROW_HEIGHT,
     overscan: 12,
-    getItemKey: (i) => order[i] ?? i,
+    getItemKey,
   });
 
   // The cursor's request was decided: move to the row that took its place, so A, A, A works

@@ -94,7 +94,10 @@ export function ScriptEditor({ doc, docKey, onChange, onSave, problem, label }: 
     if (problem) {
       const at = offsetOf(v.state, problem.line, problem.column);
       const line = v.state.doc.lineAt(at);
-      diagnostics.push({ from: at, to: Math.max(at + 1 <= line.to ? at + 1 : at, at), severity: 'error', message: problem.message });
+      // One character wide; at a line's end (where parsers often point) the one before it, as an
+      // empty range would not be underlined.
+      const from = at < line.to ? at : Math.max(line.from, at - 1);
+      diagnostics.push({ from, to: from < line.to ? from + 1 : from, severity: 'error', message: problem.message });
     }
     v.dispatch(setDiagnostics(v.state, diagnostics));
   }, [problem, docKey]);
@@ -111,4 +114,18 @@ export function focusEditorAt(container: HTMLElement | null, line: number, colum
   const at = offsetOf(v.state, line, column);
   v.dispatch({ selection: { anchor: at }, scrollIntoView: true });
   v.focus();
+}
+
+/**
+ * Replaces the whole text (a template, an older version) as one edit, so Undo brings the previous
+ * text back; the editor's change handler sees it like typing.
+ */
+export function replaceEditorText(container: HTMLElement | null, text: string): boolean {
+  const el = container?.querySelector('.cm-editor');
+  if (!el) return false;
+  const v = EditorView.findFromDOM(el as HTMLElement);
+  if (!v) return false;
+  v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: text }, selection: { anchor: 0 }, scrollIntoView: true });
+  v.focus();
+  return true;
 }

@@ -3,6 +3,7 @@
 import { useState } from 'react';
 import { useWorkbench } from '../context';
 import { PlatformNotes } from './PlatformNotes';
+import { RecordControl } from './sessions/RecordControl';
 
 const BACKEND_LABEL = { winsock: 'Winsock', posix: 'POSIX emulation' } as const;
 
@@ -47,6 +48,7 @@ export function StatusBar() {
           <button type="button" className="small" onClick={() => location.reload()}>Reconnect</button>
         ) : null}
       </span>
+      <RecordControl />
       {syncError ? <span className="status-item error-text" role="alert">{syncError}</span> : null}
       {protocolErrors.length > 0 ? (
         <span className="status-item error-text" role="alert" title={protocolErrors.join('\n')}>

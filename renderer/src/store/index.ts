@@ -10,6 +10,9 @@ import { LatencyFeed } from './latency';
 import { createListenersSlice } from './listeners';
 import { createPendingSlice } from './pending';
 import { createSelectionSlice } from './selection';
+import { createSessionsSlice } from './sessions';
+import { createMetricsSlice } from './metrics';
+import { createJobsSlice } from './jobs';
 import type { SliceDeps } from './deps';
 import type { WorkbenchState } from './types';
 
@@ -36,6 +39,9 @@ export function createWorkbench(client: WorkbenchClient): Workbench {
     ...createPendingSlice(deps)(...a),
     ...createDecisionsSlice(deps)(...a),
     ...createSelectionSlice(deps)(...a),
+    ...createSessionsSlice(deps)(...a),
+    ...createMetricsSlice(deps)(...a),
+    ...createJobsSlice(deps)(...a),
   }));
 
   let hostId: string | null = null;

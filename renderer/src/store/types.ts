@@ -2,6 +2,9 @@
 // part of the state and its actions; event batches from the host are applied by events.ts in one
 // update per batch.
 import type { ConnectionState, Hello } from '../../../electron/protocol/client';
+import type { SessionsSlice } from './sessions';
+import type { MetricsSlice } from './metrics';
+import type { JobsSlice } from './jobs';
 import type {
   HostEvent, ListenerOptionsPatch, ListenerState, LostState, PendingRequest, Result,
 } from '../../../electron/protocol/schema';
@@ -96,7 +99,7 @@ export interface SelectionSlice {
   setActiveListener(id: number | null): void;
 }
 
-export type WorkbenchState = ConnectionSlice & ListenersSlice & PendingSlice & DecisionsSlice & SelectionSlice;
+export type WorkbenchState = ConnectionSlice & ListenersSlice & PendingSlice & DecisionsSlice & SelectionSlice & SessionsSlice & MetricsSlice & JobsSlice;
 
 export const DECISIONS_KEPT = 10_000;
 export const HOST_ERRORS_KEPT = 200;
