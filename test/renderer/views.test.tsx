@@ -5,6 +5,7 @@
 import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { useState } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
+import { App } from '../../renderer/src/components/App';
 import { ViewPanels, ViewTabs, type ViewDef } from '../../renderer/src/components/ViewTabs';
 import { useThrottledWorkbench } from '../../renderer/src/useThrottledWorkbench';
 import type { WorkbenchState } from '../../renderer/src/store';
@@ -74,5 +75,25 @@ describe('throttled store selection', () => {
     const distinct = new Set(seen).size;
     expect(distinct).toBeLessThanOrEqual(Math.ceil(took / 200) + 3);
     expect(distinct).toBeLessThan(20);
+  });
+});
+
+describe('the File menu in the desktop app', () => {
+  it('New listener shows the live view with the new-listener form open', async () => {
+    const { wb } = await fakeWorkbench();
+    let menu: ((a: unknown) => void) | null = null;
+    (window as { workbench?: unknown }).workbench = { transport: () => { throw new Error('unused'); }, onMenu: (h: (a: unknown) => void) => { menu = h; } };
+    try {
+      renderWith(wb, <App />);
+      fireEvent.click(screen.getByRole('tab', { name: 'Charts' }));
+      expect(screen.queryByRole('button', { name: 'Close form' })).toBeNull();
+      await until(() => menu !== null);
+      act(() => menu!({ action: 'new-listener' }));
+      expect(screen.getByRole('tab', { name: 'Live' }).getAttribute('aria-selected')).toBe('true');
+      expect(screen.getByRole('button', { name: 'Close form' })).toBeTruthy();
+      expect(screen.getByRole('form', { name: 'New listener' })).toBeTruthy();
+    } finally {
+      delete (window as { workbench?: unknown }).workbench;
+    }
   });
 });

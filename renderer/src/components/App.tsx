@@ -1,7 +1,8 @@
 // The workbench: status bar and view switch on top, then the view. Live: listeners and latency on
 // the left; the pending queue and the decisions log in the middle; the inspector and the script
 // editor on the right.
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
+import { useWorkbench } from '../context';
 import { ChartsView } from './charts/ChartsView';
 import { DecisionsLog } from './DecisionsLog';
 import { Inspector } from './Inspector';
@@ -26,6 +27,8 @@ const VIEWS: ViewDef[] = [
 export function App() {
   const [view, setView] = useState(VIEWS[0]!.id);
   useSessionsView(() => setView('sessions'));
+  const newListenerWanted = useWorkbench((s) => s.newListenerWanted);
+  useEffect(() => { if (newListenerWanted > 0) setView('live'); }, [newListenerWanted]);
   return (
     <div className="app">
       <StatusBar />

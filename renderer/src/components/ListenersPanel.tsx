@@ -1,7 +1,7 @@
 // The listeners: live state, bound port, queue depths and verdict counts of each; start, stop,
 // edit and remove; and the form for a new one. Clicking a listener makes it the one the script
 // panel works on.
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { ListenerState } from '../../../electron/protocol/schema';
 import { useWorkbench } from '../context';
 import { plainError } from '../store/deps';
@@ -88,6 +88,13 @@ export function ListenersPanel() {
   const backend = useWorkbench((s) => s.hello?.backend ?? 'posix');
   const connected = useWorkbench((s) => s.connection === 'connected');
   const [creating, setCreating] = useState(false);
+  const newListenerWanted = useWorkbench((s) => s.newListenerWanted);
+  const seenWanted = useRef(newListenerWanted);
+  useEffect(() => {
+    if (newListenerWanted === seenWanted.current) return;
+    seenWanted.current = newListenerWanted;
+    setCreating(true);
+  }, [newListenerWanted]);
   const list = Object.values(listeners).sort((a, b) => a.id - b.id);
   return (
     <section className="panel listeners" aria-label="Listeners">

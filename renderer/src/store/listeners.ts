@@ -13,6 +13,8 @@ export const createListenersSlice: Slice<ListenersSlice> = ({ client }) => (set,
     listeners: {},
     hostErrors: [],
     scriptLogs: [],
+    newListenerWanted: 0,
+    showNewListenerForm: () => set({ newListenerWanted: get().newListenerWanted + 1 }),
     createListener: async (options, script) => {
       const l = put(await client.call('listener.create', { options, ...(script ? { script } : {}) }));
       if (get().activeListener === null) set({ activeListener: l.id });

@@ -58,6 +58,9 @@ export interface ListenersSlice {
   stopListener(id: number): Promise<ListenerState>;
   removeListener(id: number): Promise<void>;
   applyScript(id: number, source: string, filename?: string): Promise<Result<'script.apply'>>;
+  /** Bumped when something (the File menu's New listener) wants the new-listener form shown. */
+  newListenerWanted: number;
+  showNewListenerForm(): void;
 }
 
 export interface DecideFailure { key: RequestKey; error: string }

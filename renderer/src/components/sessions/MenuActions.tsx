@@ -20,12 +20,16 @@ type MenuAction = z.infer<typeof MenuActionSchema>;
 let current: ((a: MenuAction) => void) | null = null;
 const registered = new WeakSet<object>();
 
-/** For App: shows the Sessions view (`show`) when asked, and handles the File menu's session items. */
+/**
+ * For App: shows the Sessions view (`show`) when asked, and handles the File menu's items; New
+ * listener is handed to the store (`showNewListenerForm`), which the live view follows.
+ */
 export function useSessionsView(show: () => void): void {
   const wanted = useWorkbench((s) => s.sessionsViewWanted);
   const open = useWorkbench((s) => s.openSession);
   const startRecording = useWorkbench((s) => s.startRecording);
   const showSessions = useWorkbench((s) => s.showSessionsView);
+  const newListener = useWorkbench((s) => s.showNewListenerForm);
   const { run: exportCsv } = useCsvExport();
   const showRef = useRef(show);
   showRef.current = show;
@@ -48,8 +52,9 @@ export function useSessionsView(show: () => void): void {
         showSessions();
         void exportCsv();
         break;
-      default:
-        break; // new-listener belongs to the live view
+      case 'new-listener':
+        newListener();
+        break;
     }
   };
 
