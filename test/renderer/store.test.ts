@@ -171,6 +171,16 @@ describe('store with a scripted host', () => {
     expect([...s().selected]).toEqual(['1:4', '1:5']);
   });
 
+  it('dispose detaches the store and every slice from the client', async () => {
+    const { wb } = await fakeWorkbench();
+    const handlers = wb.client as unknown as { eventHandlers: Set<unknown>; statusHandlers: Set<unknown> };
+    expect(handlers.eventHandlers.size).toBeGreaterThan(1);
+    expect(handlers.statusHandlers.size).toBeGreaterThan(1);
+    wb.dispose();
+    expect(handlers.eventHandlers.size).toBe(0);
+    expect(handlers.statusHandlers.size).toBe(0);
+  });
+
   it('applyBatch ignores listener state older than the last resync', async () => {
     const { wb } = await fakeWorkbench((h) => { h.listeners = [listenerState(1, { offers: 10 })]; h.t = 1000; });
     const out = applyBatch(wb.store.getState(), { seq: 1, events: [{ type: 'listener', t: 900, listener: listenerState(1, { offers: 3 }) }] });

@@ -32,7 +32,8 @@ const PROTOCOL_ERRORS_KEPT = 20;
 
 export function createWorkbench(client: WorkbenchClient): Workbench {
   const latency = new LatencyFeed();
-  const deps: SliceDeps = { client, latency };
+  const offs: Array<() => void> = [];
+  const deps: SliceDeps = { client, latency, track: (off) => { offs.push(off); } };
   const store = createStore<WorkbenchState>()((...a) => ({
     ...createConnectionSlice(deps)(...a),
     ...createListenersSlice(deps)(...a),
@@ -89,6 +90,7 @@ export function createWorkbench(client: WorkbenchClient): Workbench {
     dispose: () => {
       offStatus();
       offEvents();
+      for (const off of offs.splice(0)) off();
     },
   };
 }

@@ -69,7 +69,7 @@ export const SIMULATIONS_KEPT = 20;
 
 const finished = (r: SimulationRun): boolean => r.state === 'done' || r.state === 'cancelled' || r.state === 'failed';
 
-export const createJobsSlice: Slice<JobsSlice> = ({ client }) => (set, get) => {
+export const createJobsSlice: Slice<JobsSlice> = ({ client, track }) => (set, get) => {
   let nextKey = 1;
   let hostId: string | null = client.hello?.hostId ?? null;
 
@@ -91,7 +91,7 @@ export const createJobsSlice: Slice<JobsSlice> = ({ client }) => (set, get) => {
     report: null, error: null, cancelError: null, ...over,
   });
 
-  client.onEvents((batch) => {
+  track(client.onEvents((batch) => {
     let runs: SimulationRun[] | null = null;
     for (const e of batch.events) {
       if ((e.type !== 'job-progress' && e.type !== 'job-done') || e.kind !== 'simulate') continue;
@@ -122,9 +122,9 @@ export const createJobsSlice: Slice<JobsSlice> = ({ client }) => (set, get) => {
       }
     }
     if (runs) set({ simulations: runs });
-  });
+  }));
 
-  client.onStatus((change) => {
+  track(client.onStatus((change) => {
     const id = change.hello?.hostId ?? null;
     const gone = change.state === 'connected' ? hostId !== null && id !== null && id !== hostId : change.lost !== undefined;
     if (change.state === 'connected') hostId = id ?? hostId;
@@ -134,7 +134,7 @@ export const createJobsSlice: Slice<JobsSlice> = ({ client }) => (set, get) => {
       ...r, state: 'failed' as const, cancelling: false, error: 'The host restarted; the simulation stopped with it.',
     }));
     set({ simulations });
-  });
+  }));
 
   return {
     simulations: [],

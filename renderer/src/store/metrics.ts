@@ -322,7 +322,7 @@ export interface MetricsSlice {
   metrics: MetricsFeed;
 }
 
-export const createMetricsSlice: Slice<MetricsSlice> = ({ client }) => (_set, _get, api) => {
+export const createMetricsSlice: Slice<MetricsSlice> = ({ client, track }) => (_set, _get, api) => {
   const feed = new MetricsFeed();
   let hostId: string | null = client.hello?.hostId ?? null;
   // Listeners whose history was asked for on this connection; `generation` drops late answers.
@@ -338,7 +338,7 @@ export const createMetricsSlice: Slice<MetricsSlice> = ({ client }) => (_set, _g
       .catch(() => { if (gen === generation) seeded.delete(listener); });
   };
 
-  client.onStatus((change) => {
+  track(client.onStatus((change) => {
     if (change.state !== 'connected') return;
     const id = change.hello?.hostId ?? client.hello?.hostId ?? null;
     // A new host: nothing of the old one's metrics applies (listener ids restart).
@@ -347,12 +347,12 @@ export const createMetricsSlice: Slice<MetricsSlice> = ({ client }) => (_set, _g
     // Events may have been missed while away: every listener's history is merged again.
     seeded.clear();
     generation++;
-  });
+  }));
 
-  client.onEvents((batch) => {
+  track(client.onEvents((batch) => {
     feed.applyEvents(batch.events);
     for (const e of batch.events) if (e.type === 'listener-removed') seeded.delete(e.listener);
-  });
+  }));
 
   // Listeners appear through resyncs, events and the listener actions: seed each once.
   api.subscribe((s, prev) => {

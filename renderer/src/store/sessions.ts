@@ -173,7 +173,7 @@ function callError(e: unknown): string {
   return e instanceof WorkbenchError && e.code === 'invalid-script' ? `The script does not compile: ${e.message}` : plainError(e);
 }
 
-export const createSessionsSlice: Slice<SessionsSlice> = ({ client }) => (set, get) => {
+export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => (set, get) => {
   // ---- the open session's request pages (an LRU of pages, and where each seen request is) ----
   let cache = { session: -1, total: null as number | null, pages: new Map<number, RequestDetail[]>(), where: new Map<RequestKey, number>() };
   const resetCache = (session: number): void => {
@@ -246,7 +246,7 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client }) => (set, g
     } else set({ recording: r });
   };
 
-  client.onEvents((batch) => {
+  track(client.onEvents((batch) => {
     for (const e of batch.events) {
       if (e.type === 'recording') sawRecording(e.recording);
       else if ((e.type === 'job-progress' || e.type === 'job-done') && e.kind === 'what-if') {
@@ -262,11 +262,11 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client }) => (set, g
         }
       }
     }
-  });
+  }));
 
   // A new host knows nothing of the old one's sessions and jobs.
   let hostId: string | null = client.hello?.hostId ?? null;
-  client.onStatus((change) => {
+  track(client.onStatus((change) => {
     if (change.state !== 'connected') {
       const w = get().whatIf;
       if (change.state === 'disconnected' && w && (w.state === 'running' || w.state === 'starting')) {
@@ -285,7 +285,7 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client }) => (set, g
     }
     hostId = id;
     void get().refreshRecording();
-  });
+  }));
   // Connected before this slice subscribed: ask once the store exists.
   if (client.state === 'connected') queueMicrotask(() => void get().refreshRecording());
 
