@@ -5,9 +5,8 @@
 // collecting, and switches windows. Last, a real host's decisions reaching the charts.
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { useRef } from 'react';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { HostEvent } from '../../electron/protocol/schema';
-import { loadSandbox, type Sandbox } from '../../electron/host/script/sandbox';
 import { MetricsFeed, TimeRing } from '../../renderer/src/store/metrics';
 import {
   QuantileBinner, binWidthFor, histogram, percentilesOf, queueBins, verdictBins, MAX_BINS,
@@ -15,19 +14,10 @@ import {
 import { ChartsView, useChartFrames } from '../../renderer/src/components/charts/ChartsView';
 import { App } from '../../renderer/src/components/App';
 import { client as tcpClient } from '../helpers/net';
-import { decisionEvent, fakeWorkbench, listenerState, offerEvent, renderWith, sleep, stubLayout, until } from './helpers';
-import { realWorkbench, type RealWorkbench } from './real-host';
+import { decisionEvent, fakeWorkbench, listenerState, offerEvent, renderWith, sleep, until } from './helpers';
+import { componentSuite } from './real-host';
 
-let sandbox: Sandbox;
-beforeAll(async () => { sandbox = await loadSandbox(); });
-let unstub: () => void = () => undefined;
-beforeEach(() => { unstub = stubLayout(); });
-const real: RealWorkbench[] = [];
-afterEach(() => {
-  cleanup();
-  unstub();
-  for (const r of real.splice(0)) r.close();
-});
+const suite = componentSuite();
 
 const queueEvent = (listener: number, t: number, held: number, deferred = 0, kernel: number | null = null): HostEvent => ({ type: 'queue', t, listener, kernel, held, deferred });
 
@@ -282,8 +272,7 @@ describe('charts view', () => {
 
 describe('charts against a real host', () => {
   it('decisions of real TCP clients reach the charts; the view switch shows them', async () => {
-    const r = await realWorkbench(sandbox);
-    real.push(r);
+    const r = await suite.realHost();
     // A generous budget: the sandbox's first calls can be slow on a loaded machine, and a call
     // over budget would get the fallback verdict (reject) instead.
     const l = await r.wb.store.getState().createListener({ discipline: 'held', handler: 'echo', budgetMs: 2000 }, { source: 'export default () => "accept";', filename: 'accept.js' });

@@ -3,9 +3,8 @@
 // filter and sort, head-of-line), the inspector's tables, the listener form, the script panel
 // (CodeMirror, inline compile problem, Ctrl+S), the decisions log filters, the status bar; and
 // the whole app against a real host with a real TCP client.
-import { act, cleanup, fireEvent, screen, waitFor, within } from '@testing-library/react';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadSandbox, type Sandbox } from '../../electron/host/script/sandbox';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
 import { PendingQueue } from '../../renderer/src/components/PendingQueue';
 import { Inspector } from '../../renderer/src/components/Inspector';
 import { ListenersPanel } from '../../renderer/src/components/ListenersPanel';
@@ -16,20 +15,11 @@ import { LatencyChart } from '../../renderer/src/components/LatencyChart';
 import { App } from '../../renderer/src/components/App';
 import { client as tcpClient } from '../helpers/net';
 import {
-  decisionEvent, fakeWorkbench, listenerState, pendingRequest, renderWith, requestDetail, stubLayout, until,
+  decisionEvent, fakeWorkbench, listenerState, pendingRequest, renderWith, requestDetail, until,
 } from './helpers';
-import { realWorkbench, type RealWorkbench } from './real-host';
+import { componentSuite } from './real-host';
 
-let sandbox: Sandbox;
-beforeAll(async () => { sandbox = await loadSandbox(); });
-let unstub: () => void = () => undefined;
-beforeEach(() => { unstub = stubLayout(); });
-const real: RealWorkbench[] = [];
-afterEach(() => {
-  cleanup();
-  unstub();
-  for (const r of real.splice(0)) r.close();
-});
+const suite = componentSuite();
 
 const rows = () => screen.queryAllByTestId('pending-row');
 const grid = () => screen.getByRole('grid', { name: 'Pending requests' });
@@ -365,8 +355,7 @@ describe('decisions log, status bar, latency', () => {
 
 describe('the app against a real host', () => {
   it('create a listener with the ask template, a TCP client connects, A accepts it, the log shows it', async () => {
-    const r = await realWorkbench(sandbox);
-    real.push(r);
+    const r = await suite.realHost();
     renderWith(r.wb, <App />);
     fireEvent.click(screen.getByRole('button', { name: 'New listener' }));
     const form = screen.getByRole('form', { name: 'New listener' });

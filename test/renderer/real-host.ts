@@ -2,11 +2,13 @@
 // transport: the same wiring test/host/protocol.test.ts uses, seen from the UI.
 import { AcceptHost } from '../../electron/host/host';
 import { attachConnection } from '../../electron/host/connection';
-import type { Sandbox } from '../../electron/host/script/sandbox';
+import { afterEach, beforeAll, beforeEach } from 'vitest';
+import { cleanup } from '@testing-library/react';
+import { loadSandbox, type Sandbox } from '../../electron/host/script/sandbox';
 import { WorkbenchClient } from '../../electron/protocol/client';
 import { inProcessPair } from '../../electron/protocol/transport';
 import { createWorkbench, type Workbench } from '../../renderer/src/store';
-import { until } from './helpers';
+import { stubLayout, until } from './helpers';
 
 export interface RealWorkbench { host: AcceptHost; wb: Workbench; close(): void }
 
@@ -25,6 +27,36 @@ export async function realWorkbench(sandbox: Sandbox): Promise<RealWorkbench> {
       wb.dispose();
       connection.dispose();
       host.close();
+    },
+  };
+}
+
+/**
+ * The hooks every component suite uses: one sandbox for the file, the layout stubbed for each
+ * test (the virtualised lists measure it), and after each test the DOM cleaned and every real
+ * host started with `realHost()` closed.
+ */
+export function componentSuite(): { readonly sandbox: Sandbox; realHost(): Promise<RealWorkbench> } {
+  let sandbox: Sandbox | null = null;
+  let unstub: () => void = () => undefined;
+  const real: RealWorkbench[] = [];
+  beforeAll(async () => { sandbox = await loadSandbox(); });
+  beforeEach(() => { unstub = stubLayout(); });
+  afterEach(() => {
+    cleanup();
+    unstub();
+    for (const r of real.splice(0)) r.close();
+  });
+  const loaded = (): Sandbox => {
+    if (!sandbox) throw new Error('the sandbox is loaded in beforeAll');
+    return sandbox;
+  };
+  return {
+    get sandbox() { return loaded(); },
+    realHost: async () => {
+      const r = await realWorkbench(loaded());
+      real.push(r);
+      return r;
     },
   };
 }

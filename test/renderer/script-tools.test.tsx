@@ -3,26 +3,16 @@
 // from a template in the editor, the version history (view, load), a test run against the
 // selected request or a sample (also against a real host's pending request), the check while
 // typing, and the editor's text in the store for the what-if replay.
-import { act, cleanup, fireEvent, screen, waitFor, within } from '@testing-library/react';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadSandbox, type Sandbox } from '../../electron/host/script/sandbox';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
 import type { ConditionRequest } from '../../electron/host/types';
 import { ScriptPanel } from '../../renderer/src/components/ScriptPanel';
 import { SCRIPT_TEMPLATES } from '../../renderer/src/templates';
 import { client as tcpClient } from '../helpers/net';
-import { fakeWorkbench, listenerState, renderWith, stubLayout, until } from './helpers';
-import { realWorkbench, type RealWorkbench } from './real-host';
+import { fakeWorkbench, listenerState, renderWith, until } from './helpers';
+import { componentSuite } from './real-host';
 
-let sandbox: Sandbox;
-beforeAll(async () => { sandbox = await loadSandbox(); });
-let unstub: () => void = () => undefined;
-beforeEach(() => { unstub = stubLayout(); });
-const real: RealWorkbench[] = [];
-afterEach(() => {
-  cleanup();
-  unstub();
-  for (const r of real.splice(0)) r.close();
-});
+const suite = componentSuite();
 
 const editorText = (c: HTMLElement): string => c.querySelector('.cm-content')?.textContent ?? '';
 
@@ -45,7 +35,7 @@ function withData(text: string): Uint8Array {
 
 function run(id: string, reqs: ConditionRequest[]): Array<{ verdict: string; logs: string[] }> {
   const t = SCRIPT_TEMPLATES.find((x) => x.id === id)!;
-  const script = sandbox.compile(t.source!, t.filename);
+  const script = suite.sandbox.compile(t.source!, t.filename);
   try {
     return reqs.map((r) => {
       const res = script.run(r, { budgetMs: 50, fallback: 'reject' });
@@ -208,8 +198,7 @@ describe('script panel tools', () => {
   });
 
   it('against a real host: a test run of the selected pending request', async () => {
-    const r = await realWorkbench(sandbox);
-    real.push(r);
+    const r = await suite.realHost();
     const s = () => r.wb.store.getState();
     const l = await s().createListener({ discipline: 'held', reofferMs: 1000 }, { source: 'export default () => "ask";', filename: 'ask.js' });
     const bound = await s().startListener(l.id);

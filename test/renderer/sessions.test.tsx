@@ -7,8 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadSandbox, type Sandbox } from '../../electron/host/script/sandbox';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { HostEvent, RequestDetail } from '../../electron/protocol/schema';
 import type { SessionInfo, TimelineState } from '../../renderer/src/store/sessions';
 import type { Workbench } from '../../renderer/src/store';
@@ -21,18 +20,11 @@ import { CSV_BUILDER } from '../../renderer/src/components/sessions/useCsvExport
 import { csvFileName, csvRow } from '../../renderer/src/components/sessions/csv';
 import { client as tcpClient } from '../helpers/net';
 import { scratchDir } from '../helpers/scratch';
-import { FakeHost, fakeWorkbench, listenerState, renderWith, requestDetail, sleep, stubLayout, until } from './helpers';
-import { realWorkbench, type RealWorkbench } from './real-host';
+import { FakeHost, fakeWorkbench, listenerState, renderWith, requestDetail, sleep, until } from './helpers';
+import { componentSuite } from './real-host';
 
-let sandbox: Sandbox;
-beforeAll(async () => { sandbox = await loadSandbox(); });
-let unstub: () => void = () => undefined;
-beforeEach(() => { unstub = stubLayout(); });
-const real: RealWorkbench[] = [];
+const suite = componentSuite();
 afterEach(() => {
-  cleanup();
-  unstub();
-  for (const r of real.splice(0)) r.close();
   delete (window as { workbench?: unknown }).workbench;
   localStorage.clear();
 });
@@ -554,8 +546,7 @@ describe('record toggle and the File menu', () => {
 
 describe('against a real host', () => {
   it('records TCP callers decided by a script, opens the recording, scrubs it, re-evaluates it, exports it', async () => {
-    const r = await realWorkbench(sandbox);
-    real.push(r);
+    const r = await suite.realHost();
     const s = () => r.wb.store.getState();
     // Decided on the offer count, not on caller data: under jsdom the in-process sandbox sees
     // Node's Buffers as another realm's Uint8Array, so caller data does not reach it here (the

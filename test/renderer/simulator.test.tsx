@@ -3,25 +3,15 @@
 // with the params the host gets, live progress from job-progress, Cancel, the outcome table from
 // job-done, and errors where they happen (a start the host refuses, a job that fails, a report
 // that does not read). Last, a real simulation against a real listener through the view.
-import { act, cleanup, fireEvent, screen, waitFor, within } from '@testing-library/react';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
 import type { HostEvent } from '../../electron/protocol/schema';
-import { loadSandbox, type Sandbox } from '../../electron/host/script/sandbox';
 import { DEFAULT_DRAFT, parseHex, parseSimulationDraft, type SimulationDraft } from '../../renderer/src/components/SimulatorForm';
 import { SimulatorView } from '../../renderer/src/components/SimulatorView';
-import { fakeWorkbench, listenerState, renderWith, stubLayout, until } from './helpers';
-import { realWorkbench, type RealWorkbench } from './real-host';
+import { fakeWorkbench, listenerState, renderWith, until } from './helpers';
+import { componentSuite } from './real-host';
 
-let sandbox: Sandbox;
-beforeAll(async () => { sandbox = await loadSandbox(); });
-let unstub: () => void = () => undefined;
-beforeEach(() => { unstub = stubLayout(); });
-const real: RealWorkbench[] = [];
-afterEach(() => {
-  cleanup();
-  unstub();
-  for (const r of real.splice(0)) r.close();
-});
+const suite = componentSuite();
 
 const listeners = { 1: listenerState(1), 2: listenerState(2, { state: 'stopped', bound: null }) };
 const draft = (over: Partial<SimulationDraft>): SimulationDraft => ({ ...DEFAULT_DRAFT, target: '1', ...over });
@@ -188,8 +178,7 @@ describe('simulator view', () => {
 
 describe('simulator against a real host', () => {
   it('runs real connections against a real listener and reads the real report', async () => {
-    const r = await realWorkbench(sandbox);
-    real.push(r);
+    const r = await suite.realHost();
     const l = await r.wb.store.getState().createListener({ discipline: 'held', handler: 'echo', budgetMs: 2000 }, { source: 'export default () => "accept";', filename: 'accept.js' });
     await r.wb.store.getState().startListener(l.id);
     renderWith(r.wb, <SimulatorView />);
