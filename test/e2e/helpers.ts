@@ -3,6 +3,7 @@
 // built CLI's `serve`, and a page on it that records anything it logs as an error.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startCli, type Running } from '../helpers/cli';
@@ -45,12 +46,15 @@ export async function until<T>(check: () => T | undefined | null | false | Promi
   }
 }
 
-/** Checks the builds, starts `accept-workbench serve --json` and resolves with its URL (token included). */
-export async function startServe(): Promise<{ serve: Running; url: string }> {
+/**
+ * Checks the builds, starts `accept-workbench serve --json` (its host child working in `cwd` when
+ * given) and resolves with its URL (token included).
+ */
+export async function startServe(cwd?: string): Promise<{ serve: Running; url: string }> {
   if (missingChromium) throw new Error(`Chromium not found at ${CHROMIUM}: install it (scripts/system-deps.sh installs the Debian package)`);
   if (!fs.existsSync(path.join(ROOT, 'dist', 'electron', 'cli', 'serve.js'))) throw new Error('the CLI is not built: run `npm run build:ts` first');
   ensureRendererBuilt();
-  const serve = startCli(['serve', '--json']);
+  const serve = startCli(['serve', '--json'], cwd !== undefined ? { cwd } : undefined);
   const line = await serve.waitLine((l) => l.includes('"type":"serving"'), 20_000);
   return { serve, url: (JSON.parse(line) as { url: string }).url };
 }
@@ -80,4 +84,21 @@ export async function openWorkbenchPage(browser: Browser, url: string, problems:
   await page.goto(url);
   await page.getByTestId('connection').getByText('Connected to the host').waitFor();
   return page;
+}
+
+/** A TCP caller that sends `greeting` `afterMs` after connecting; records what comes back and how it ends. */
+export function caller(port: number, greeting: string, afterMs = 0) {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  let received = '';
+  let localPort = 0;
+  const ended = new Promise<'eof' | 'reset' | 'error'>((resolve) => {
+    socket.on('connect', () => {
+      localPort = socket.localPort ?? 0;
+      setTimeout(() => socket.write(greeting), afterMs);
+    });
+    socket.on('data', (d) => { received += d.toString(); });
+    socket.on('end', () => resolve('eof'));
+    socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'reset' : 'error'));
+  });
+  return { socket, ended, received: () => received, localPort: () => localPort };
 }

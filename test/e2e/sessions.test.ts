@@ -7,34 +7,14 @@
 // Chromium missing: skipped on a developer machine, a failure with CI=true. AW_SCREENSHOTS=1 saves
 // screenshots of the Sessions view to docs/screenshots/.
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { killStrayClis, startCli, type Running } from '../helpers/cli';
+import { killStrayClis, type Running } from '../helpers/cli';
 import { scratchDir } from '../helpers/scratch';
-import {
-  CHROMIUM, ROOT, SCREENSHOTS, ci, ensureRendererBuilt, launchChromium, missingChromium, openWorkbenchPage, stopServe, until,
-} from './helpers';
+import { SCREENSHOTS, caller, ci, launchChromium, missingChromium, openWorkbenchPage, startServe, stopServe, until } from './helpers';
 
 const dir = scratchDir('aw-e2e-sessions-');
-
-/** A TCP caller that sends `greeting` after `afterMs`; resolves with what came back and how it ended. */
-function caller(port: number, greeting: string, afterMs = 0) {
-  const socket = net.connect({ host: '127.0.0.1', port });
-  let received = '';
-  let localPort = 0;
-  const ended = new Promise<'eof' | 'reset' | 'error'>((resolve) => {
-    socket.on('connect', () => {
-      localPort = socket.localPort ?? 0;
-      setTimeout(() => socket.write(greeting), afterMs);
-    });
-    socket.on('data', (d) => { received += d.toString(); });
-    socket.on('end', () => resolve('eof'));
-    socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'reset' : 'error'));
-  });
-  return { socket, ended, received: () => received, localPort: () => localPort };
-}
 
 interface RecordedOffer { type: 'offer'; t: number; id: number; caller: { port: number }; verdict: string }
 
@@ -46,13 +26,8 @@ describe.skipIf(missingChromium && !ci)('recording and the Sessions view in Chro
   const problems: string[] = [];
 
   beforeAll(async () => {
-    if (missingChromium) throw new Error(`Chromium not found at ${CHROMIUM}: install it (scripts/system-deps.sh installs the Debian package)`);
-    if (!fs.existsSync(path.join(ROOT, 'dist', 'electron', 'cli', 'serve.js'))) throw new Error('the CLI is not built: run `npm run build:ts` first');
-    ensureRendererBuilt();
     // In the scratch directory: the host child works there, and a relative recording path lands there.
-    serve = startCli(['serve', '--json'], { cwd: dir });
-    const line = await serve.waitLine((l) => l.includes('"type":"serving"'), 20_000);
-    url = (JSON.parse(line) as { url: string }).url;
+    ({ serve, url } = await startServe(dir));
     browser = await launchChromium();
   }, 120_000);
 

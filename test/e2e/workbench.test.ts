@@ -5,26 +5,11 @@
 //
 // Chromium missing: skipped on a developer machine, a failure with CI=true (install it with
 // scripts/system-deps.sh). AW_SCREENSHOTS=1 saves screenshots of the main view to docs/screenshots/.
-import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { killStrayClis, startCli, type Running } from '../helpers/cli';
-import { CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS, ci, ensureRendererBuilt, missingChromium, until } from './helpers';
-
-/** A TCP caller that sends `greeting` at once and records what comes back and how it ends. */
-function caller(port: number, greeting: string) {
-  const socket = net.connect({ host: '127.0.0.1', port });
-  let received = '';
-  const ended = new Promise<'eof' | 'reset' | 'error'>((resolve) => {
-    socket.on('connect', () => socket.write(greeting));
-    socket.on('data', (d) => { received += d.toString(); });
-    socket.on('end', () => resolve('eof'));
-    socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'reset' : 'error'));
-  });
-  return { socket, ended, received: () => received };
-}
+import type { Browser, Page } from 'playwright-core';
+import { killStrayClis, type Running } from '../helpers/cli';
+import { SCREENSHOTS, caller, ci, launchChromium, missingChromium, openWorkbenchPage, startServe, stopServe, until } from './helpers';
 
 describe.skipIf(missingChromium && !ci)('workbench in Chromium against `serve`', () => {
   let serve: Running;
@@ -34,36 +19,18 @@ describe.skipIf(missingChromium && !ci)('workbench in Chromium against `serve`',
   const problems: string[] = [];
 
   beforeAll(async () => {
-    if (missingChromium) throw new Error(`Chromium not found at ${CHROMIUM}: install it (scripts/system-deps.sh installs the Debian package)`);
-    if (!fs.existsSync(path.join(ROOT, 'dist', 'electron', 'cli', 'serve.js'))) throw new Error('the CLI is not built: run `npm run build:ts` first');
-    ensureRendererBuilt();
-    serve = startCli(['serve', '--json']);
-    const line = await serve.waitLine((l) => l.includes('"type":"serving"'), 20_000);
-    url = (JSON.parse(line) as { url: string }).url;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    ({ serve, url } = await startServe());
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
     for (const c of callers) c.socket.destroy();
     await browser?.close();
-    if (serve && serve.child.exitCode === null) {
-      serve.child.kill('SIGINT');
-      await serve.exited;
-    }
+    await stopServe(serve);
     killStrayClis();
   });
 
-  async function openPage(): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1500, height: 900 }, colorScheme: 'light' });
-    const page = await context.newPage();
-    // Anything the page logs as an error (a CSP violation, a failed request, an exception) fails the test.
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
-    await page.goto(url);
-    await page.getByTestId('connection').getByText('Connected to the host').waitFor();
-    return page;
-  }
+  const openPage = (): Promise<Page> => openWorkbenchPage(browser, url, problems);
 
   it('create a listener with an ask script; decide one request by keyboard and one by click', async () => {
     const page = await openPage();
