@@ -72,16 +72,23 @@ const dotsFor = (points: ReadonlyArray<{ n: number }>): false | { r: number } =>
 const size = (width?: number) => (width ? { width, height: CHART_HEIGHT } : {});
 const MARGIN = { top: 6, right: 10, bottom: 0, left: 0 };
 
-export const LatencyOverTime = drawnFrom(function LatencyOverTime({ data, width }: ChartProps) {
-  const s = data.latencySummary;
-  const dot = dotsFor(data.latency);
+/** p50 and p99 over time of a series of µs samples: accept latency and condition time. */
+function PercentilesOverTime({ data, width, series, title, testId, summary }: ChartProps & {
+  series: 'latency' | 'condition';
+  title: string;
+  testId: string;
+  summary: (n: number, p50: string, p99: string) => string;
+}) {
+  const s = series === 'latency' ? data.latencySummary : data.conditionSummary;
+  const points = data[series];
+  const dot = dotsFor(points);
   return (
     <Card
-      title="Accept latency" testId="chart-latency" width={width}
-      summary={s.n === 0 ? 'no decisions in this window' : `${s.n.toLocaleString('en')} decisions, p50 ${micros(s.p50!)}, p99 ${micros(s.p99!)}`}
+      title={title} testId={testId} width={width}
+      summary={s.n === 0 ? summary(0, '', '') : summary(s.n, micros(s.p50!), micros(s.p99!))}
       legend={[['line-p50', 'p50'], ['line-p99', 'p99']]}
     >
-      <LineChart data={data.latency} margin={MARGIN} {...size(width)}>
+      <LineChart data={points} margin={MARGIN} {...size(width)}>
         <CartesianGrid strokeDasharray="3 3" className="chart-grid" />
         {timeAxis(data)}
         <YAxis width={58} tickFormatter={usTick} tick={{ fontSize: 10 }} />
@@ -90,6 +97,15 @@ export const LatencyOverTime = drawnFrom(function LatencyOverTime({ data, width 
         <Line dataKey="p99" name="p99" className="line-p99" stroke="#b42318" dot={dot} isAnimationActive={false} connectNulls={false} />
       </LineChart>
     </Card>
+  );
+}
+
+export const LatencyOverTime = drawnFrom(function LatencyOverTime(props: ChartProps) {
+  return (
+    <PercentilesOverTime
+      {...props} series="latency" title="Accept latency" testId="chart-latency"
+      summary={(n, p50, p99) => (n === 0 ? 'no decisions in this window' : `${n.toLocaleString('en')} decisions, p50 ${p50}, p99 ${p99}`)}
+    />
   );
 }, ['latency', 'latencySummary']);
 
@@ -156,24 +172,12 @@ export const QueueDepthOverTime = drawnFrom(function QueueDepthOverTime({ data, 
   );
 }, ['queue']);
 
-export const ConditionTimeOverTime = drawnFrom(function ConditionTimeOverTime({ data, width }: ChartProps) {
-  const s = data.conditionSummary;
-  const dot = dotsFor(data.condition);
+export const ConditionTimeOverTime = drawnFrom(function ConditionTimeOverTime(props: ChartProps) {
   return (
-    <Card
-      title="Condition time" testId="chart-condition" width={width}
-      summary={s.n === 0 ? 'no script decisions in this window' : `${s.n.toLocaleString('en')} script calls, p50 ${micros(s.p50!)}, p99 ${micros(s.p99!)}`}
-      legend={[['line-p50', 'p50'], ['line-p99', 'p99']]}
-    >
-      <LineChart data={data.condition} margin={MARGIN} {...size(width)}>
-        <CartesianGrid strokeDasharray="3 3" className="chart-grid" />
-        {timeAxis(data)}
-        <YAxis width={58} tickFormatter={usTick} tick={{ fontSize: 10 }} />
-        <Tooltip labelFormatter={tooltipTime} formatter={(v: unknown) => usTick(v)} />
-        <Line dataKey="p50" name="p50" className="line-p50" stroke="#2c63d6" dot={dot} isAnimationActive={false} connectNulls={false} />
-        <Line dataKey="p99" name="p99" className="line-p99" stroke="#b42318" dot={dot} isAnimationActive={false} connectNulls={false} />
-      </LineChart>
-    </Card>
+    <PercentilesOverTime
+      {...props} series="condition" title="Condition time" testId="chart-condition"
+      summary={(n, p50, p99) => (n === 0 ? 'no script decisions in this window' : `${n.toLocaleString('en')} script calls, p50 ${p50}, p99 ${p99}`)}
+    />
   );
 }, ['condition', 'conditionSummary']);
 
