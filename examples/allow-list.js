@@ -1,6 +1,7 @@
-// Accept callers from an allow-list of addresses; refuse everyone else.
-const allowed = new Set(['127.0.0.1', '::1']);
+// Callers whose address is on the list are accepted; everyone else is refused (WSAECONNREFUSED).
+const ALLOWED = new Set(['127.0.0.1', '::1']);
 
-export default function condition(req) {
-  return allowed.has(req.caller.address) ? 'accept' : 'reject';
+/** @param {Condition.Request} req  @param {Condition.Context} ctx */
+export default function condition(req, ctx) {
+  return ALLOWED.has(req.caller.address) ? CF_ACCEPT : CF_REJECT;
 }

@@ -1,6 +1,9 @@
-// At most 5 connections per caller address per second; ctx.state lives until the script is replaced.
+// At most LIMIT requests per caller address per second. ctx.state lives until the script is
+// replaced, so the counts carry over from one request to the next. (In a what-if replay the
+// clock is the replay's, not the recording's.)
 const LIMIT = 5;
 
+/** @param {Condition.Request} req  @param {Condition.Context} ctx */
 export default function condition(req, ctx) {
   const now = Date.now();
   const seen = (ctx.state.seen ??= {});
@@ -12,7 +15,7 @@ export default function condition(req, ctx) {
   window.count += 1;
   if (window.count > LIMIT) {
     ctx.log(`rate limit: ${req.caller.address} made ${window.count} requests this second`);
-    return 'reject';
+    return CF_REJECT;
   }
-  return 'accept';
+  return CF_ACCEPT;
 }

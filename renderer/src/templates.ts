@@ -1,5 +1,10 @@
 // Starting points for a condition script: the new-listener form's "Condition script" choice, the
-// script panel's "Start from" menu and the what-if's script choice.
+// script panel's "Start from" menu and the what-if's script choice. The ones that are also
+// examples for the command line are read from examples/ at build time.
+import AllowListSource from '../../examples/allow-list.js?raw';
+import RateLimitSource from '../../examples/rate-limit.js?raw';
+import WaitForDataSource from '../../examples/wait-for-data.js?raw';
+
 export interface ScriptTemplate { id: string; label: string; hint: string; filename: string; source: string | null }
 
 export const SCRIPT_TEMPLATES: ScriptTemplate[] = [
@@ -19,51 +24,15 @@ export default function condition(req, ctx) {
   },
   {
     id: 'allow-list', label: 'Allow-list by address', hint: 'Accepts callers whose address is on the list; rejects everyone else.', filename: 'allow-list.js',
-    source: `// Callers whose address is on the list are accepted; everyone else is refused (WSAECONNREFUSED).
-const ALLOWED = new Set(['127.0.0.1', '::1']);
-
-/** @param {Condition.Request} req  @param {Condition.Context} ctx */
-export default function condition(req, ctx) {
-  return ALLOWED.has(req.caller.address) ? CF_ACCEPT : CF_REJECT;
-}
-`,
+    source: AllowListSource,
   },
   {
     id: 'rate-limit', label: 'Rate limit per caller', hint: 'At most 5 requests per caller address per second (kept in ctx.state); the rest are rejected.', filename: 'rate-limit.js',
-    source: `// At most LIMIT requests per caller address per second. ctx.state lives until the script is
-// replaced, so the counts carry over from one request to the next. (In a what-if replay the
-// clock is the replay's, not the recording's.)
-const LIMIT = 5;
-
-/** @param {Condition.Request} req  @param {Condition.Context} ctx */
-export default function condition(req, ctx) {
-  const now = Date.now();
-  const seen = (ctx.state.seen ??= {});
-  const window = (seen[req.caller.address] ??= { start: now, count: 0 });
-  if (now - window.start >= 1000) {
-    window.start = now;
-    window.count = 0;
-  }
-  window.count += 1;
-  if (window.count > LIMIT) {
-    ctx.log(\`rate limit: \${req.caller.address} made \${window.count} requests this second\`);
-    return CF_REJECT;
-  }
-  return CF_ACCEPT;
-}
-`,
+    source: RateLimitSource,
   },
   {
     id: 'wait-for-data', label: 'Wait for caller data', hint: 'Defers until the caller has sent bytes; a greeting of "HELLO" is accepted, anything else rejected.', filename: 'wait-for-data.js',
-    source: `// Defer until the caller has sent its first bytes, then decide on them. A caller that stays
-// silent expires after the listener's defer timeout (WSAEACCES).
-/** @param {Condition.Request} req  @param {Condition.Context} ctx */
-export default function condition(req, ctx) {
-  if (req.callerData.length === 0) return CF_DEFER;
-  const greeting = new TextDecoder().decode(req.callerData.subarray(0, 5));
-  return greeting === 'HELLO' ? CF_ACCEPT : CF_REJECT;
-}
-`,
+    source: WaitForDataSource,
   },
   {
     id: 'ask', label: 'Ask a person', hint: 'Every request waits in the pending queue for your decision.', filename: 'ask.js',

@@ -1,13 +1,18 @@
 // Shared pieces for renderer tests (jsdom): a scripted fake host for exact states, a real
 // in-process host for end-to-end-ish store and component tests, sample protocol objects, and the
 // layout stubs jsdom lacks (it has no layout, so virtualised lists would render no rows).
-import { render } from '@testing-library/react';
+import { configure, render } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { WorkbenchClient } from '../../electron/protocol/client';
 import { inProcessPair, type Transport } from '../../electron/protocol/transport';
 import type { HostEvent, ListenerState, LostState, MethodName, PendingRequest, RequestDetail } from '../../electron/protocol/schema';
 import { createWorkbench, type Workbench } from '../../renderer/src/store';
 import { WorkbenchProvider } from '../../renderer/src/context';
+
+// findBy* and waitFor wait up to 5 s, not Testing Library's 1 s: the full suite runs the component
+// suites beside the socket and browser ones on two cores, where a first editor render can take
+// longer than a second.
+configure({ asyncUtilTimeout: 5000 });
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
