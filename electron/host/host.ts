@@ -26,7 +26,7 @@ import { createHash } from 'node:crypto';
 
 /** A failed request: `code` goes to the client with the message. */
 export class HostError extends Error {
-  constructor(readonly code: 'not-found' | 'conflict' | 'invalid-params' | 'invalid-script' | 'failed', message: string) {
+  constructor(readonly code: 'not-found' | 'conflict' | 'invalid-params' | 'invalid-script' | 'failed' | 'cancelled', message: string) {
     super(message);
   }
 }
@@ -89,7 +89,7 @@ interface ManagedListener {
 
 interface Job {
   id: number;
-  kind: 'simulate' | 'what-if' | 'live-replay';
+  kind: 'simulate' | 'what-if' | 'live-replay' | 'open-session';
   abort: AbortController;
 }
 
@@ -428,13 +428,28 @@ export class AcceptHost {
     },
 
     'session.open': async (p) => {
+      // A job while it reads: progress events (at most ~10 a second) and job.cancel stop it.
+      const job = this.newJob('open-session');
+      let lastProgress = -Infinity;
       let timeline: SessionTimeline;
       try {
-        timeline = await openSessionTimeline(p.path);
+        timeline = await openSessionTimeline(p.path, {
+          signal: job.abort.signal,
+          onProgress: (bytesRead, totalBytes, requests) => {
+            const now = performance.now();
+            if (now - lastProgress < 100 && bytesRead < totalBytes) return;
+            lastProgress = now;
+            this.publish({ type: 'job-progress', t: this.now(), job: job.id, kind: 'open-session', done: bytesRead, total: totalBytes, detail: { requests } });
+          },
+        });
       } catch (e) {
+        const cancelled = job.abort.signal.aborted;
+        this.jobDone(job, cancelled ? 'cancelled' : 'failed', undefined, cancelled ? undefined : errorText(e));
+        if (cancelled) throw new HostError('cancelled', `opening ${p.path} was cancelled`);
         if (e instanceof SessionFormatError) throw new HostError('invalid-params', e.message);
         throw new HostError('failed', `cannot open ${p.path}: ${errorText(e)}`);
       }
+      this.jobDone(job, 'done');
       const id = this.nextSessionId++;
       this.sessions.set(id, timeline);
       return { session: id, ...timeline.info };

@@ -244,7 +244,7 @@ export const DecisionEventSchema = z.object({
 });
 
 const JobIdSchema = int().min(1);
-export const JobKindSchema = z.enum(['simulate', 'what-if', 'live-replay']);
+export const JobKindSchema = z.enum(['simulate', 'what-if', 'live-replay', 'open-session']);
 
 // ---- methods ------------------------------------------------------------------------------------
 

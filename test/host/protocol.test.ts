@@ -318,6 +318,56 @@ describe('sessions', () => {
     await expect(ui.call('session.open', { path: path.join(scratch, 'bad.jsonl') })).rejects.toMatchObject({ code: 'invalid-params', message: expect.stringMatching(/bad\.jsonl:1: /) });
   });
 
+  it('opening a large session reports progress as a job, and job.cancel stops it', async () => {
+    // A real recording of a few callers, then its requests copied with new ids and later times
+    // until the file is ~48 MB: about a second of reading here.
+    const small = path.join(scratch, 'small.jsonl');
+    const { ui, events } = connected();
+    const l = await ui.call('listener.create', { options: { discipline: 'held', handler: 'close' } });
+    await ui.call('recording.start', { path: small });
+    const { bound } = await ui.call('listener.start', { listener: l.id });
+    await Promise.all(Array.from({ length: 5 }, () => client(bound!.port).outcome));
+    await waitFor(() => events.filter((e) => e.type === 'decision').length === 5, 5000, '5 decisions');
+    await ui.call('recording.stop', {});
+    await ui.call('listener.stop', { listener: l.id });
+    const lines = fs.readFileSync(small, 'utf8').trim().split('\n').map((x) => JSON.parse(x) as { type: string; t: number; id?: number });
+    const head = lines.filter((r) => r.type !== 'offer' && r.type !== 'decision' && r.type !== 'handler' && r.type !== 'end');
+    const body = lines.filter((r) => r.type === 'offer' || r.type === 'decision');
+    const span = Math.max(...lines.map((r) => r.t)) + 1;
+    const big = path.join(scratch, 'big.jsonl');
+    const fd = fs.openSync(big, 'w');
+    fs.writeSync(fd, head.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    let size = 0;
+    let copies = 0;
+    for (; size < 48e6; copies++) {
+      const chunk = body.map((r) => JSON.stringify({ ...r, id: r.id! + copies * 1000, t: r.t + copies * span })).join('\n') + '\n';
+      size += fs.writeSync(fd, chunk);
+    }
+    fs.closeSync(fd);
+    const total = fs.statSync(big).size;
+
+    const opened = await ui.call('session.open', { path: big });
+    expect(opened.requests).toBe(5 * copies);
+    const progress = events.filter((e) => e.type === 'job-progress' && e.kind === 'open-session') as Array<Extract<HostEvent, { type: 'job-progress' }>>;
+    expect(progress.length).toBeGreaterThan(0);
+    const job = progress[0]!.job;
+    expect(progress.every((e) => e.job === job && e.total === total)).toBe(true);
+    await waitFor(() => events.find((e) => e.type === 'job-done' && e.job === job), 2000, 'open job done');
+    expect(events.find((e) => e.type === 'job-done' && e.job === job)).toMatchObject({ kind: 'open-session', outcome: 'done' });
+    const last = (await waitFor(() => events.filter((e) => e.type === 'job-progress' && e.job === job).at(-1), 2000, 'last progress')) as { done: number };
+    expect(last.done).toBe(total); // the final chunk is always reported
+
+    // Cancelled at its first progress event: the call fails with `cancelled`, the job says so.
+    const from = events.length;
+    const second = ui.call('session.open', { path: big });
+    const first = await waitFor(() => events.slice(from).find((e) => e.type === 'job-progress' && e.kind === 'open-session'), 5000, 'first progress') as { job: number; done: number };
+    expect(first.done).toBeLessThan(total);
+    await expect(ui.call('job.cancel', { job: first.job })).resolves.toEqual({ cancelled: true });
+    await expect(second).rejects.toMatchObject({ code: 'cancelled' });
+    await waitFor(() => events.find((e) => e.type === 'job-done' && e.job === first.job), 2000, 'cancelled job done');
+    expect(events.find((e) => e.type === 'job-done' && e.job === first.job)).toMatchObject({ kind: 'open-session', outcome: 'cancelled' });
+  });
+
   it('runs the simulator as a job with progress, and cancels one', async () => {
     const { ui, events } = connected();
     const l = await ui.call('listener.create', { options: { discipline: 'held' }, script: { source: 'export default () => "reject";' } });

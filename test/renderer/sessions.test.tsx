@@ -298,6 +298,33 @@ describe('sessions slice', () => {
 // ---- the views ----------------------------------------------------------------------------------
 
 describe('Sessions view', () => {
+  it('shows how far the reading of a large file is, and its Cancel stops it', async () => {
+    const { host, wb } = await fakeWorkbench((h) => serveSession(h));
+    const reading = gate();
+    host.handlers['session.open'] = async () => {
+      await reading.wait;
+      throw Object.assign(new Error('opening /data/huge.jsonl was cancelled'), { code: 'cancelled' });
+    };
+    renderWith(wb, <SessionsView />);
+    fireEvent.change(screen.getByLabelText('Session file'), { target: { value: '/data/huge.jsonl' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Open' }));
+    await screen.findByRole('button', { name: 'Opening…' });
+    expect(screen.queryByTestId('session-open-progress')).toBeNull(); // nothing read yet
+    const progress = (done: number): HostEvent => ({ type: 'job-progress', t: 1, job: 7, kind: 'open-session', done, total: 4 * 1048576, detail: { requests: done / 1024 } });
+    act(() => host.events([progress(1048576)]));
+    const bar = await screen.findByTestId('session-open-progress');
+    expect(bar.textContent).toContain('1.0 MiB of 4.0 MiB read, 1,024 requests');
+    expect((within(bar).getByLabelText('Reading the session file') as HTMLProgressElement).value).toBe(1048576);
+    act(() => host.events([progress(2 * 1048576)]));
+    await waitFor(() => expect(bar.textContent).toContain('2.0 MiB of 4.0 MiB read'));
+    fireEvent.click(within(bar).getByRole('button', { name: 'Cancel' }));
+    await waitFor(() => expect(host.callsOf('job.cancel')).toEqual([{ job: 7 }]));
+    reading.open();
+    expect((await screen.findByTestId('session-error')).textContent).toBe('Opening /data/huge.jsonl was cancelled.');
+    expect(screen.queryByTestId('session-open-progress')).toBeNull();
+    expect(screen.getByRole('button', { name: 'Open' })).toBeTruthy();
+  });
+
   it('opens a typed path; summary, timeline, pending at t, counts, recent decisions and the read-only inspector follow the position', async () => {
     const { host, wb } = await fakeWorkbench((h) => serveSession(h));
     renderWith(wb, <SessionsView />);

@@ -25,8 +25,15 @@ export interface SessionTimeline {
   requests(offset: number, limit: number): Result<'session.requests'>;
 }
 
+export interface OpenTimelineOptions {
+  /** After each chunk read: bytes so far, the file's size, requests seen so far. */
+  onProgress?: (bytesRead: number, totalBytes: number, requests: number) => void;
+  /** Stops the reading: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
 /** Reads a session file. Rejects with SessionFormatError on a malformed file. */
-export async function openSessionTimeline(path: string): Promise<SessionTimeline> {
+export async function openSessionTimeline(path: string, opts: OpenTimelineOptions = {}): Promise<SessionTimeline> {
   const summariser = new SessionSummariser();
   const byKey = new Map<string, RequestDetail>();
   const listeners = new Map<number, { address: string; port: number }>();
@@ -40,6 +47,8 @@ export async function openSessionTimeline(path: string): Promise<SessionTimeline
   });
 
   const result = await streamSession(path, {
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onProgress ? { onProgress: (bytesRead: number, totalBytes: number) => opts.onProgress!(bytesRead, totalBytes, byKey.size) } : {}),
     onHeader: (h) => summariser.setHeader(h),
     onEvent: (e) => {
       summariser.push(e);

@@ -48,6 +48,8 @@ export interface ReadSessionOptions {
   name?: string;
   /** Called after each chunk is read. */
   onProgress?: (bytesRead: number, totalBytes: number) => void;
+  /** Stops the reading between chunks: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
   /** Read size in bytes; default 1 MiB. */
   chunkSize?: number;
 }
@@ -150,6 +152,7 @@ async function readLines(path: string, p: LineParser, opts: ReadSessionOptions, 
     let carry: Buffer | null = null;
     let bytesRead = 0;
     for (;;) {
+      opts.signal?.throwIfAborted();
       const { bytesRead: n } = await fh.read(buf, 0, buf.length, null);
       if (n === 0) break;
       bytesRead += n;

@@ -104,6 +104,10 @@ export interface SessionsSlice {
 
   session: SessionInfo | null;
   sessionOpening: boolean;
+  /** While a session file is read: bytes so far of its size, requests seen, and the host's job. */
+  sessionOpenProgress: { job: number; done: number; total: number | null; requests: number } | null;
+  /** Stops the reading of the session being opened. */
+  cancelOpenSession(): Promise<void>;
   sessionError: string | null;
   /** The timeline position, ms into the session. */
   sessionT: number;
@@ -249,7 +253,10 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => 
   track(client.onEvents((batch) => {
     for (const e of batch.events) {
       if (e.type === 'recording') sawRecording(e.recording);
-      else if ((e.type === 'job-progress' || e.type === 'job-done') && e.kind === 'what-if') {
+      else if (e.type === 'job-progress' && e.kind === 'open-session') {
+        // The host reads one file at a time for this UI; progress is shown while our call waits.
+        if (get().sessionOpening) set({ sessionOpenProgress: { job: e.job, done: e.done, total: e.total, requests: e.detail?.requests ?? 0 } });
+      } else if ((e.type === 'job-progress' || e.type === 'job-done') && e.kind === 'what-if') {
         const ev: JobEvent = e.type === 'job-done'
           ? { done: { outcome: e.outcome, ...(e.error !== undefined ? { error: e.error } : {}), result: e.result } }
           : { progress: { done: e.done, total: e.total, requests: e.detail?.requests ?? 0 } };
@@ -330,6 +337,7 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => 
 
     session: null,
     sessionOpening: false,
+    sessionOpenProgress: null,
     sessionError: null,
     sessionT: 0,
     sessionState: null,
@@ -340,7 +348,7 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => 
     openSession: async (path) => {
       const p = path.trim();
       if (p === '' || get().sessionOpening) return false;
-      set({ sessionOpening: true, sessionError: null });
+      set({ sessionOpening: true, sessionOpenProgress: null, sessionError: null });
       try {
         const info = await client.call('session.open', { path: p });
         const prev = get().session;
@@ -351,15 +359,22 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => 
         const recentSessions = [p, ...get().recentSessions.filter((x) => x !== p)].slice(0, RECENT_KEPT);
         saveRecent(recentSessions);
         set({
-          session: info, sessionOpening: false, sessionT: 0, sessionState: null, sessionStateError: null,
+          session: info, sessionOpening: false, sessionOpenProgress: null, sessionT: 0, sessionState: null, sessionStateError: null,
           sessionInspected: null, whatIf: null, csvExport: null, recentSessions,
         });
         get().seekSession(0);
         return true;
       } catch (e) {
-        set({ sessionOpening: false, sessionError: `Could not open ${p}: ${plainError(e)}` });
+        const cancelled = (e as { code?: unknown }).code === 'cancelled';
+        set({ sessionOpening: false, sessionOpenProgress: null, sessionError: cancelled ? `Opening ${p} was cancelled.` : `Could not open ${p}: ${plainError(e)}` });
         return false;
       }
+    },
+
+    cancelOpenSession: async () => {
+      const job = get().sessionOpenProgress?.job;
+      if (job === undefined || !get().sessionOpening) return;
+      await client.call('job.cancel', { job }).catch(() => undefined);
     },
 
     closeSession: async () => {

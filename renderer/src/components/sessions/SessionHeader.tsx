@@ -3,13 +3,15 @@
 // counts, duration, warnings such as a cut-short last line; with the CSV export of its requests.
 import { useEffect, useState, type FormEvent } from 'react';
 import { useWorkbench } from '../../context';
-import { duration } from '../../format';
+import { byteCount, duration } from '../../format';
 import { baseName } from './RecordControl';
 import { useCsvExport } from './useCsvExport';
 
 export function OpenSessionBar() {
   const session = useWorkbench((s) => s.session);
   const opening = useWorkbench((s) => s.sessionOpening);
+  const progress = useWorkbench((s) => s.sessionOpenProgress);
+  const cancelOpen = useWorkbench((s) => s.cancelOpenSession);
   const error = useWorkbench((s) => s.sessionError);
   const recent = useWorkbench((s) => s.recentSessions);
   const last = useWorkbench((s) => s.lastRecording);
@@ -56,6 +58,15 @@ export function OpenSessionBar() {
         ) : null}
         {session ? <button type="button" onClick={() => void close()}>Close session</button> : null}
       </form>
+      {opening && progress ? (
+        <div className="whatif-progress" data-testid="session-open-progress">
+          <progress max={progress.total ?? undefined} value={progress.done} aria-label="Reading the session file" />
+          <span className="muted small">
+            {byteCount(progress.done)}{progress.total !== null ? ` of ${byteCount(progress.total)}` : ''} read, {progress.requests.toLocaleString('en')} requests
+          </span>
+          <button type="button" onClick={() => void cancelOpen()}>Cancel</button>
+        </div>
+      ) : null}
       {error ? <div className="error-text" role="alert" data-testid="session-error">{error}</div> : null}
     </section>
   );
