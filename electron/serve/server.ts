@@ -28,6 +28,12 @@ export interface ServerOptions {
   rendererDir?: string;
   /** The access token; default a random one. */
   token?: string;
+  /**
+   * Every this many ms each WebSocket is pinged; one that has not answered the previous ping is
+   * cut off and its host connection closed (a browser that went away without closing). Default
+   * 30,000; 0 turns it off.
+   */
+  heartbeatMs?: number;
 }
 
 export class ServeError extends Error {
@@ -253,8 +259,25 @@ export async function startServer(opts: ServerOptions): Promise<WorkbenchServer>
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
 
+  // Sockets that answered the last ping (or are new since it).
+  const alive = new WeakSet<WebSocket>();
+  const heartbeatMs = opts.heartbeatMs ?? 30_000;
+  const heartbeat = heartbeatMs > 0 ? setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      alive.delete(ws);
+      ws.ping();
+    }
+  }, heartbeatMs) : null;
+  heartbeat?.unref();
+
   /** One browser connection ↔ one host connection. */
   const bridge = (ws: WebSocket): void => {
+    alive.add(ws);
+    ws.on('pong', () => alive.add(ws));
     const ui = new WebSocketTransport(ws as unknown as WebSocketLike);
     const host = opts.connect();
     ui.onMessage((m) => host.send(m));
@@ -308,6 +331,7 @@ export async function startServer(opts: ServerOptions): Promise<WorkbenchServer>
     token,
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
+        if (heartbeat) clearInterval(heartbeat);
         for (const ws of wss.clients) ws.close(1001, 'the server is stopping');
         // Clients that do not answer the close handshake are cut off.
         const cut = setTimeout(() => { for (const ws of wss.clients) ws.terminate(); }, 1000);
