@@ -354,6 +354,27 @@ describe('decisions log, status bar, latency', () => {
 });
 
 describe('the app against a real host', () => {
+  it('the inspector shows a request the script defers every 5 ms, and follows its offers', async () => {
+    const r = await suite.realHost();
+    const s = () => r.wb.store.getState();
+    const l = await s().createListener({ discipline: 'held', reofferMs: 5 }, { source: 'export default () => "defer";', filename: 'd.js' });
+    const { bound } = await s().startListener(l.id);
+    const c = tcpClient(bound!.port, { send: 'hi', timeoutMs: 10_000 });
+    try {
+      await until(() => s().pending.size === 1, 5000, 'the request pending');
+      const key = [...s().pending.keys()][0]!;
+      renderWith(r.wb, <Inspector />);
+      act(() => s().selectRow(key, 'only', [key]));
+      // Offers keep coming every few ms: the detail must still load, and then show later offers.
+      const offers = () => Number(/Offers \((\d+)\)/.exec(screen.getByTestId('inspector').textContent ?? '')?.[1] ?? 0);
+      await waitFor(() => expect(offers()).toBeGreaterThan(0), { timeout: 3000 });
+      const first = offers();
+      await waitFor(() => expect(offers()).toBeGreaterThan(first), { timeout: 3000 });
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
   it('create a listener with the ask template, a TCP client connects, A accepts it, the log shows it', async () => {
     const r = await suite.realHost();
     renderWith(r.wb, <App />);

@@ -1,7 +1,7 @@
 // The inspector: what the condition function saw for one request (lpCallerId, lpCalleeId,
 // lpCallerData, lpSQOS, lpGQOS, g) and every offer of it with its verdict. Fetched with
 // `request.get`, and again whenever the request is offered again or decided.
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { RequestDetail } from '../../../electron/protocol/schema';
 import { useWorkbench, useWorkbenchContext } from '../context';
 import { plainError } from '../store/deps';
@@ -167,6 +167,9 @@ export function RequestDetailView({ detail: d }: { detail: RequestDetail }) {
   );
 }
 
+/** The longest a shown request's detail lags behind its offers. */
+const REFETCH_MS = 250;
+
 export function Inspector() {
   const { client } = useWorkbenchContext();
   const inspected = useWorkbench((s) => s.inspected);
@@ -176,15 +179,18 @@ export function Inspector() {
   const [detail, setDetail] = useState<RequestDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
 
+  // Asked at once when the inspected request changes; a new offer of it (a new row object) or its
+  // decision (row gone) asks again, at most once per REFETCH_MS however often it is re-offered.
+  const fetchDetail = useRef<() => void>(() => undefined);
   useEffect(() => {
     if (!inspected) {
       setDetail(null);
       setError(null);
+      fetchDetail.current = () => undefined;
       return;
     }
     let live = true;
-    // A short pause: a burst of offers for the same request asks once, not once per offer.
-    const timer = setTimeout(() => {
+    const fetch = (): void => {
       client.call('request.get', { listener: inspected.listener, requestId: inspected.id })
         .then((d) => { if (live) { setDetail(d); setError(null); } })
         .catch((e: unknown) => {
@@ -195,9 +201,23 @@ export function Inspector() {
             ? `Request #${inspected.id} is no longer kept by the host (it keeps pending requests and the last 2,000 decided ones per listener).`
             : `Could not load request #${inspected.id}: ${plainError(e)}`);
         });
-    }, 50);
-    return () => { live = false; clearTimeout(timer); };
-  }, [client, inspected, row]);
+    };
+    fetchDetail.current = fetch;
+    fetch();
+    return () => { live = false; };
+  }, [client, inspected]);
+
+  const refetch = useRef<{ key: string | null; timer: ReturnType<typeof setTimeout> | null }>({ key: null, timer: null });
+  useEffect(() => {
+    const r = refetch.current;
+    if (r.key !== key) {
+      r.key = key; // a new request: the effect above has just asked
+      return;
+    }
+    if (r.timer !== null) return;
+    r.timer = setTimeout(() => { r.timer = null; fetchDetail.current(); }, REFETCH_MS);
+  }, [key, row]);
+  useEffect(() => () => { const r = refetch.current; if (r.timer !== null) clearTimeout(r.timer); }, []);
 
   if (!inspected) {
     return <section className="panel inspector" aria-label="Inspector"><p className="empty">Select a request in the queue or the decisions log to see what the condition function saw.</p></section>;
