@@ -58,11 +58,17 @@ describe('pending queue', () => {
     fireEvent.keyDown(grid(), { key: 'a' });
     await waitFor(() => expect(host.callsOf('decide')).toHaveLength(1));
     expect(host.callsOf('decide')[0]).toEqual({ decisions: [{ listener: 1, requestId: 2, verdict: 'accept' }] });
+    // Its decision event takes #2 out of the queue; the cursor moves on to #3. A held key (repeat)
+    // and a second A while #2 is still listed would not decide it again.
+    fireEvent.keyDown(grid(), { key: 'a', repeat: true });
+    await waitFor(() => expect(rows()).toHaveLength(4));
+    expect([...wb.store.getState().pending.keys()]).toEqual(['1:1', '1:3', '1:4', '1:5']);
+    expect(wb.store.getState().cursor).toBe('1:3');
     fireEvent.keyDown(grid(), { key: 'ArrowDown', shiftKey: true });
     fireEvent.keyDown(grid(), { key: 'ArrowDown', shiftKey: true });
     fireEvent.keyDown(grid(), { key: 'R', shiftKey: true });
     await waitFor(() => expect(host.callsOf('decide')).toHaveLength(2));
-    expect(host.callsOf('decide')[1]).toEqual({ decisions: [2, 3, 4].map((id) => ({ listener: 1, requestId: id, verdict: 'reject' })) });
+    expect(host.callsOf('decide')[1]).toEqual({ decisions: [3, 4, 5].map((id) => ({ listener: 1, requestId: id, verdict: 'reject' })) });
     // Ctrl+R is the browser's: not a reject.
     fireEvent.keyDown(grid(), { key: 'r', ctrlKey: true });
     fireEvent.keyDown(grid(), { key: 'd' });
@@ -85,11 +91,12 @@ describe('pending queue', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Accept' }));
     await waitFor(() => expect(host.callsOf('decide')).toHaveLength(1));
     expect(host.callsOf('decide')[0]).toEqual({ decisions: [1, 3, 5].map((id) => ({ listener: 1, requestId: id, verdict: 'accept', calleeData: 'aGk=', group: 7 })) });
-    fireEvent.click(rows()[1]!);
-    fireEvent.click(rows()[3]!, { shiftKey: true });
+    await waitFor(() => expect(rows()).toHaveLength(2)); // #1, #3, #5 decided
+    fireEvent.click(rows()[0]!);
+    fireEvent.click(rows()[1]!, { shiftKey: true });
     fireEvent.click(screen.getByRole('button', { name: 'Reject' }));
     await waitFor(() => expect(host.callsOf('decide')).toHaveLength(2));
-    expect((host.callsOf('decide')[1]!.decisions as Array<{ requestId: number }>).map((d) => d.requestId)).toEqual([2, 3, 4]);
+    expect((host.callsOf('decide')[1]!.decisions as Array<{ requestId: number }>).map((d) => d.requestId)).toEqual([2, 4]);
   });
 
   it('says which decisions failed and why', async () => {

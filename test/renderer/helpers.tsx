@@ -126,7 +126,18 @@ export class FakeHost {
     'decisions.recent': () => this.recentDecisions,
     'metrics.get': (p) => ({ listener: p.listener, latency: [], conditionUs: [], queue: [], verdicts: [], counts: { accept: 0, reject: 0, expire: 0, withdraw: 0, error: 0 } }),
     'script.history': () => [],
-    decide: (p) => ({ results: (p.decisions as Array<{ listener: number; requestId: number }>).map((d) => ({ listener: d.listener, requestId: d.requestId, ok: true })) }),
+    // As the host does: the answer first, then (in a later batch) the decision of each request
+    // accepted or rejected; a deferred one stays pending.
+    decide: (p) => {
+      const decisions = p.decisions as Array<{ listener: number; requestId: number; verdict: string }>;
+      const final = decisions.filter((d) => d.verdict !== 'defer');
+      if (final.length > 0) {
+        setTimeout(() => this.events(final.map((d) => decisionEvent(d.listener, d.requestId, this.t, {
+          verdict: d.verdict as 'accept' | 'reject', result: d.verdict === 'accept' ? 'OK' : 'WSAECONNREFUSED',
+        }))), 0);
+      }
+      return { results: decisions.map((d) => ({ listener: d.listener, requestId: d.requestId, ok: true })) };
+    },
   };
 
   constructor(public backend: 'posix' | 'winsock' = 'posix') {

@@ -113,6 +113,13 @@ describe('store with a scripted host', () => {
       { listener: 2, requestId: 1, verdict: 'accept', calleeData: 'aGk=', group: 2 },
     ] });
     expect(failed).toEqual([{ key: '2:1', error: 'not pending (already final)' }]);
+    // The applied ones stay marked (still listed, not to be decided again) until their decision
+    // events arrive; the failed one is free at once.
+    expect(wb.store.getState().deciding).toEqual({ '1:1': 'accept', '1:2': 'accept' });
+    host.events([decisionEvent(1, 1, 10), decisionEvent(1, 2, 10)]);
+    await until(() => Object.keys(wb.store.getState().deciding).length === 0, 2000, 'deciding cleared');
+    // A deferred request stays pending: free again as soon as the answer is in.
+    await wb.store.getState().decide(['2:1'], 'defer');
     expect(wb.store.getState().deciding).toEqual({});
   });
 

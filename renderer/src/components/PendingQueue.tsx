@@ -173,6 +173,7 @@ export function PendingQueue() {
     const verdict = ({ a: 'accept', r: 'reject', d: 'defer' } as const)[e.key.toLowerCase() as 'a' | 'r' | 'd'];
     if (verdict) {
       e.preventDefault();
+      if (e.repeat) return; // a held key decides once
       void act(verdict);
     }
   };
