@@ -178,6 +178,37 @@ describe('store with a scripted host', () => {
     expect([...s().selected]).toEqual(['1:4', '1:5']);
   });
 
+  it('a decision older than the resync that filled the log is not logged twice; one it missed is', async () => {
+    const { host, wb } = await fakeWorkbench((h) => {
+      h.listeners = [listenerState(1)];
+      h.t = 100;
+      h.recentDecisions = [decisionEvent(1, 5, 90)];
+    });
+    expect(wb.store.getState().decisions.map((d) => d.id)).toEqual([5]);
+    const points = wb.latency.size;
+    host.events([decisionEvent(1, 5, 90), decisionEvent(1, 6, 95)]);
+    await until(() => wb.store.getState().decisions.length === 2, 2000, 'the missed decision');
+    expect(wb.store.getState().decisions.map((d) => d.id)).toEqual([5, 6]);
+    expect(wb.latency.size).toBe(points + 1);
+  });
+
+  it('a listener removed elsewhere: the active listener, selection and inspector move off it', async () => {
+    const { host, wb } = await fakeWorkbench((h) => {
+      h.listeners = [listenerState(1), listenerState(2)];
+      h.pending = [pendingRequest(1, 1), pendingRequest(2, 1)];
+    });
+    const s = () => wb.store.getState();
+    wb.store.setState({ activeListener: 1 });
+    s().selectRow('1:1', 'only', ['1:1', '2:1']);
+    s().selectRow('2:1', 'toggle', ['1:1', '2:1']);
+    expect(s().inspected).not.toBeNull();
+    host.events([{ type: 'listener-removed', t: 500, listener: 1 }]);
+    await until(() => s().listeners[1] === undefined, 2000, 'listener 1 gone');
+    expect(s().activeListener).toBe(2);
+    expect([...s().selected]).toEqual(['2:1']);
+    expect([...s().pending.keys()]).toEqual(['2:1']);
+  });
+
   it('dispose detaches the store and every slice from the client', async () => {
     const { wb } = await fakeWorkbench();
     const handlers = wb.client as unknown as { eventHandlers: Set<unknown>; statusHandlers: Set<unknown> };

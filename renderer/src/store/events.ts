@@ -4,7 +4,7 @@ import type { EventBatch } from '../../../electron/protocol/client';
 import type { ListenerState, PendingRequest } from '../../../electron/protocol/schema';
 import type { LatencyPoint } from './latency';
 import {
-  DECISIONS_KEPT, HOST_ERRORS_KEPT, LOGS_KEPT, requestKey,
+  DECISIONS_KEPT, HOST_ERRORS_KEPT, LOGS_KEPT, parseKey, requestKey,
   type DecisionEntry, type HostErrorEntry, type LogEntry, type RequestKey, type Verdict, type WorkbenchState,
 } from './types';
 
@@ -30,10 +30,13 @@ export function applyBatch(s: WorkbenchState, batch: EventBatch): BatchOutcome {
   const decided: DecisionEntry[] = [];
   const errors: HostErrorEntry[] = [];
   const logs: LogEntry[] = [];
+  const removed: number[] = [];
   const L = (): Record<number, ListenerState> => (listeners ??= { ...s.listeners });
   const P = (): Map<RequestKey, PendingRequest> => (pending ??= new Map(s.pending));
   // Events older than the last resync are already in what it returned.
   const fresh = (t: number): boolean => t >= s.syncT;
+  let loggedKeys: Set<RequestKey> | null = null;
+  const logged = (): Set<RequestKey> => (loggedKeys ??= new Set(s.decisions.map((d) => requestKey(d.listener, d.id))));
 
   for (const e of batch.events) {
     switch (e.type) {
@@ -45,6 +48,7 @@ export function applyBatch(s: WorkbenchState, batch: EventBatch): BatchOutcome {
         delete ls[e.listener];
         const p = P();
         for (const [k, r] of p) if (r.listener === e.listener) p.delete(k);
+        removed.push(e.listener);
         break;
       }
       case 'script': {
@@ -72,12 +76,14 @@ export function applyBatch(s: WorkbenchState, batch: EventBatch): BatchOutcome {
         break;
       }
       case 'decision': {
-        const { type: _type, ...entry } = e;
-        decided.push(entry);
-        latency.push({ t: e.t, latencyUs: e.latencyUs, listener: e.listener });
         const key = requestKey(e.listener, e.id);
         const had = (pending ?? s.pending).has(key);
         if (had) P().delete(key);
+        // Older than the last resync and already in the log it filled: shown (and charted) once.
+        if (!fresh(e.t) && logged().has(key)) break;
+        const { type: _type, ...entry } = e;
+        decided.push(entry);
+        latency.push({ t: e.t, latencyUs: e.latencyUs, listener: e.listener });
         const cur = (listeners ?? s.listeners)[e.listener];
         if (cur && fresh(e.t)) {
           L()[e.listener] = { ...cur, counts: { ...cur.counts, [e.verdict]: cur.counts[e.verdict] + 1 }, pending: Math.max(0, cur.pending - (had ? 1 : 0)) };
@@ -114,6 +120,22 @@ export function applyBatch(s: WorkbenchState, batch: EventBatch): BatchOutcome {
       for (const [k, v] of Object.entries(s.deciding) as Array<[RequestKey, Verdict]>) if (!gone.has(k)) deciding[k] = v;
       patch.deciding = deciding;
     }
+  }
+  if (removed.length > 0) {
+    // Removed by another window or a script: nothing may stay pointed at it.
+    const left = listeners ?? s.listeners;
+    if (s.activeListener !== null && !left[s.activeListener]) {
+      patch.activeListener = Object.values(left).sort((a, b) => a.id - b.id)[0]?.id ?? null;
+    }
+    const gone = (k: RequestKey): boolean => removed.includes(parseKey(k).listener);
+    const sel = patch.selected ?? s.selected;
+    if ([...sel].some(gone)) patch.selected = new Set([...sel].filter((k) => !gone(k)));
+    const dec = patch.deciding ?? s.deciding;
+    if (Object.keys(dec).some((k) => gone(k as RequestKey))) {
+      patch.deciding = Object.fromEntries(Object.entries(dec).filter(([k]) => !gone(k as RequestKey))) as Record<RequestKey, Verdict>;
+    }
+    if (s.cursor !== null && gone(s.cursor)) patch.cursor = null;
+    if (s.inspected && removed.includes(s.inspected.listener)) patch.inspected = null;
   }
   if (errors.length > 0) patch.hostErrors = s.hostErrors.concat(errors).slice(-HOST_ERRORS_KEPT);
   if (logs.length > 0) patch.scriptLogs = s.scriptLogs.concat(logs).slice(-LOGS_KEPT);
