@@ -151,14 +151,29 @@ describe('store with a scripted host', () => {
     expect(wb.store.getState().listeners[1]!.state).toBe('running');
   });
 
-  it('a lost listener that cannot start again is named with the reason, and the offer stays', async () => {
+  it('a lost listener that cannot start again is named with the reason; a retry starts only what is left', async () => {
     const { host, wb } = await fakeWorkbench();
-    host.handlers['listener.create'] = () => listenerState(1, { state: 'stopped' });
-    host.handlers['listener.start'] = () => { throw Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:8080'), { code: 'failed' }); };
-    wb.store.setState({ lost: { listeners: [{ options: { ...listenerState(1).options, port: 8080 }, script: null }], recording: null } });
+    let nextId = 1;
+    let portBusy = true;
+    host.handlers['listener.create'] = (p) => listenerState(nextId++, { state: 'stopped' }, p.options as object);
+    host.handlers['listener.start'] = (p) => {
+      const l = wb.store.getState().listeners[p.listener as number]!;
+      if (l.options.port === 8080 && portBusy) throw Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:8080'), { code: 'failed' });
+      return { ...l, state: 'running' as const };
+    };
+    const o = listenerState(1).options;
+    wb.store.setState({ lost: { listeners: [{ options: { ...o, port: 7000 }, script: null }, { options: { ...o, port: 8080 }, script: null }], recording: null } });
     await wb.store.getState().restoreLost();
     expect(wb.store.getState().lostErrors).toEqual(['127.0.0.1:8080: listen EADDRINUSE: address already in use 127.0.0.1:8080']);
-    expect(wb.store.getState().lost).not.toBeNull();
+    // The offer stays for the one that failed only.
+    expect(wb.store.getState().lost?.listeners.map((l) => l.options.port)).toEqual([8080]);
+    portBusy = false;
+    await wb.store.getState().restoreLost();
+    // Nothing created twice: the 8080 listener made on the first try is started.
+    expect(host.callsOf('listener.create').map((c) => (c.options as { port: number }).port)).toEqual([7000, 8080]);
+    expect(host.callsOf('listener.start')).toEqual([{ listener: 1 }, { listener: 2 }, { listener: 2 }]);
+    expect(wb.store.getState().lost).toBeNull();
+    expect(wb.store.getState().lostErrors).toEqual([]);
   });
 
   it('selects with click, ctrl-click and shift-click, and moves the cursor', async () => {
@@ -207,6 +222,22 @@ describe('store with a scripted host', () => {
     expect(s().activeListener).toBe(2);
     expect([...s().selected]).toEqual(['2:1']);
     expect([...s().pending.keys()]).toEqual(['2:1']);
+  });
+
+  it('a resync asked while a failing one runs still gets its own try', async () => {
+    const { host, wb } = await fakeWorkbench((h) => { h.listeners = [listenerState(1)]; });
+    const info = host.handlers['host.info']!;
+    let fail = true;
+    host.handlers['host.info'] = (p) => {
+      if (fail) { fail = false; throw Object.assign(new Error('busy'), { code: 'failed' }); }
+      return info(p);
+    };
+    const before = host.callsOf('host.info').length;
+    const first = wb.store.getState().resync();
+    const second = wb.store.getState().resync();
+    await Promise.all([first, second]);
+    expect(host.callsOf('host.info').length).toBe(before + 2);
+    expect(wb.store.getState().syncError).toBeNull();
   });
 
   it('dispose detaches the store and every slice from the client', async () => {

@@ -7,6 +7,8 @@ export const createConnectionSlice: Slice<ConnectionSlice> = ({ client, latency 
   let generation = 0;
   let inFlight: Promise<void> | null = null;
   let again = false;
+  /** restoreLost: the listener made for a lost one whose start failed (a retry starts it). */
+  const createdFor = new WeakMap<object, number>();
 
   const syncOnce = async (): Promise<void> => {
     const gen = ++generation;
@@ -60,10 +62,13 @@ export const createConnectionSlice: Slice<ConnectionSlice> = ({ client, latency 
         try {
           do {
             again = false;
-            await syncOnce();
+            try {
+              await syncOnce();
+            } catch (e) {
+              // Asked again meanwhile, the newer request still gets its own try.
+              set({ syncError: `Could not load the host's state: ${plainError(e)}` });
+            }
           } while (again);
-        } catch (e) {
-          set({ syncError: `Could not load the host's state: ${plainError(e)}` });
         } finally {
           inFlight = null;
         }
@@ -77,16 +82,24 @@ export const createConnectionSlice: Slice<ConnectionSlice> = ({ client, latency 
       if (!lost || get().restoringLost) return;
       set({ restoringLost: true, lostErrors: [] });
       const errors: string[] = [];
+      const left: typeof lost.listeners = [];
       for (const l of lost.listeners) {
         const name = `${l.options.address}:${l.options.port}`;
         try {
-          const created = await get().createListener(l.options, l.script ?? undefined);
-          await get().startListener(created.id);
+          // Created on an earlier try but not started: start that one rather than make another.
+          let id = createdFor.get(l);
+          if (id === undefined || !get().listeners[id]) {
+            id = (await get().createListener(l.options, l.script ?? undefined)).id;
+            createdFor.set(l, id);
+          }
+          await get().startListener(id);
         } catch (e) {
           errors.push(`${name}: ${plainError(e)}`);
+          left.push(l);
         }
       }
-      set({ restoringLost: false, lostErrors: errors, lost: errors.length === 0 ? null : get().lost });
+      // What was restored leaves the offer; a retry is for the rest only.
+      set({ restoringLost: false, lostErrors: errors, lost: left.length === 0 ? null : { ...lost, listeners: left } });
     },
 
     dismissLost: () => set({ lost: null, lostErrors: [] }),
