@@ -3,6 +3,7 @@
 // filter and sort, head-of-line), the inspector's tables, the listener form, the script panel
 // (CodeMirror, inline compile problem, Ctrl+S), the decisions log filters, the status bar; and
 // the whole app against a real host with a real TCP client.
+import * as net from 'node:net';
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { PendingQueue } from '../../renderer/src/components/PendingQueue';
@@ -361,6 +362,26 @@ describe('decisions log, status bar, latency', () => {
 });
 
 describe('the app against a real host', () => {
+  it('a listener created on a port in use: the form closes and the new listener says why it did not start', async () => {
+    const r = await suite.realHost();
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as net.AddressInfo).port;
+      renderWith(r.wb, <ListenersPanel />);
+      fireEvent.click(screen.getByRole('button', { name: 'New listener' }));
+      const form = screen.getByRole('form', { name: 'New listener' });
+      fireEvent.change(within(form).getByLabelText('Port'), { target: { value: String(port) } });
+      fireEvent.click(within(form).getByRole('button', { name: 'Create' }));
+      const row = await screen.findByTestId('listener-1');
+      await waitFor(() => expect(within(row).getByRole('alert').textContent).toMatch(/^Did not start: .*EADDRINUSE/));
+      expect(screen.queryByRole('form', { name: 'New listener' })).toBeNull();
+      expect(Object.keys(r.wb.store.getState().listeners)).toEqual(['1']);
+    } finally {
+      busy.close();
+    }
+  });
+
   it('the inspector shows a request the script defers every 5 ms, and follows its offers', async () => {
     const r = await suite.realHost();
     const s = () => r.wb.store.getState();

@@ -103,10 +103,10 @@ export function ListenerForm({ listener, backend, onDone }: Props) {
         if (startNow) {
           try {
             onDone(await startListener(created.id));
-          } catch (err) {
-            // Created but not started: say so here, and leave the new listener in the list.
-            setError(`Listener #${created.id} was created but did not start: ${plainError(err)}`);
-            return;
+          } catch {
+            // Created but not started: the form closes (a second Create would make another one)
+            // and the new listener's row says why it did not start, with Start and Edit at hand.
+            onDone(created);
           }
         } else onDone(created);
       }
