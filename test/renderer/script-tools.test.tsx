@@ -3,11 +3,14 @@
 // from a template in the editor, the version history (view, load), a test run against the
 // selected request or a sample (also against a real host's pending request), the check while
 // typing, and the editor's text in the store for the what-if replay.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import type { ConditionRequest } from '../../electron/host/types';
 import { ScriptPanel } from '../../renderer/src/components/ScriptPanel';
 import { SCRIPT_TEMPLATES } from '../../renderer/src/templates';
+import { conditionCompletions } from '../../renderer/src/conditionApi';
 import { client as tcpClient } from '../helpers/net';
 import { fakeWorkbench, listenerState, renderWith, until } from './helpers';
 import { componentSuite } from './real-host';
@@ -219,3 +222,22 @@ describe('script panel tools', () => {
     c.socket.destroy();
   });
 });
+
+describe('editor completion', () => {
+  it('is read from the condition API declarations: every member of the request, context and verdict object', () => {
+    const labels = conditionCompletions().map((c) => c.label);
+    const dts = fs.readFileSync(path.join(__dirname, '../../electron/host/script/condition-api.d.ts'), 'utf8');
+    // Each readonly member of Condition.Request is offered as req.<name>.
+    const request = /interface Request \{([\s\S]*?)\n {2}\}/.exec(dts)![1]!;
+    const members = [...request.matchAll(/readonly (\w+)/g)].map((m) => `req.${m[1]}`);
+    expect(members.length).toBeGreaterThan(8);
+    for (const m of members) expect(labels).toContain(m);
+    for (const l of ['req.listener.port', 'req.sqos.sending.tokenRate', 'req.queue.kernel', 'ctx.log', 'ctx.state', 'verdict', 'calleeData', 'group', 'CF_DEFER', "'ask'", 'TextDecoder']) {
+      expect(labels).toContain(l);
+    }
+    // A member added to the declarations is offered with no other change.
+    const more = dts.replace('    readonly callbackData: number;', '    readonly callbackData: number;\n    readonly extra: number;');
+    expect(conditionCompletions(more).map((c) => c.label)).toContain('req.extra');
+  });
+});
+

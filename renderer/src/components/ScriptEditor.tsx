@@ -7,29 +7,15 @@ import { keymap } from '@codemirror/view';
 import { EditorState, Prec } from '@codemirror/state';
 import { setDiagnostics, type Diagnostic } from '@codemirror/lint';
 import { javascript, javascriptLanguage } from '@codemirror/lang-javascript';
-import { completeFromList, type Completion } from '@codemirror/autocomplete';
+import { completeFromList } from '@codemirror/autocomplete';
 import { HighlightStyle, syntaxHighlighting } from '@codemirror/language';
 import { tags } from '@lezer/highlight';
+import { conditionCompletions } from '../conditionApi';
 
 export interface EditorProblem { line: number; column: number; message: string }
 
-// What a condition script can use (electron/host/script/condition-api.d.ts).
-const API_COMPLETIONS: Completion[] = [
-  ...['CF_ACCEPT', 'CF_REJECT', 'CF_DEFER'].map((label) => ({ label, type: 'constant' })),
-  ...["'accept'", "'reject'", "'defer'", "'ask'"].map((label) => ({ label, type: 'text', detail: 'verdict' })),
-  ...[
-    ['req.caller.address', 'lpCallerId'], ['req.caller.port', 'lpCallerId'], ['req.caller.family', 'lpCallerId'],
-    ['req.callee.address', 'lpCalleeId'], ['req.callee.port', 'lpCalleeId'],
-    ['req.callerData', 'lpCallerData (Uint8Array)'], ['req.callerDataSource', "'none' | 'syn' | 'peek'"],
-    ['req.sqos', 'lpSQOS or null'], ['req.gqos', 'lpGQOS (null)'], ['req.attempt', '1 on the first offer'],
-    ['req.queue.kernel', 'kernel queue depth or null'], ['req.queue.held', 'held requests'], ['req.queue.deferred', 'deferred requests'],
-    ['req.listener.discipline', "'winsock' | 'held'"], ['req.callbackData', 'dwCallbackData'], ['req.id', 'request id'],
-    ['ctx.state', 'kept across calls'], ['ctx.log', 'log a line'],
-  ].map(([label, detail]) => ({ label: label!, detail, type: 'property' })),
-  { label: 'calleeData', type: 'property', detail: 'lpCalleeData in a verdict object' },
-  { label: 'group', type: 'property', detail: 'g in a verdict object' },
-  { label: 'TextDecoder', type: 'class' },
-];
+// What a condition script can use, from the condition API's declarations.
+const API_COMPLETIONS = conditionCompletions();
 
 // Syntax colours from CSS variables, so the editor follows the light / dark theme with the page.
 const themedHighlight = HighlightStyle.define([
