@@ -2,7 +2,7 @@
 // pending requests and a person's decisions, metrics, the recording, the caller simulator and the
 // sessions opened for replay. It answers protocol methods (electron/protocol/schema.ts) with
 // already-validated params and publishes HostEvents; connection.ts puts it on a transport.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import {
   PROTOCOL_VERSION,
@@ -14,6 +14,7 @@ import {
 } from './listener';
 import { ScriptCompileError, type ConditionScript, type Sandbox } from './script/sandbox';
 import { SessionRecorder, type SessionEventInput } from './session/recorder';
+import { addOffer, finishRequest, newRequestDetail } from './request-detail';
 import type { VerdictCounts } from './session/events';
 import { SessionFormatError } from './session/reader';
 import { SourceRangeError, parseSources, runSimulation } from './simulator';
@@ -22,7 +23,6 @@ import { LiveReplayError, loadLivePlan, runLiveReplay } from './replay/live';
 import { openSessionTimeline, type SessionTimeline } from './replay/timeline';
 import { base64Bytes } from './replay/summary';
 import type { ConditionRequest, FinalVerdict, QueueDepths } from './types';
-import { createHash } from 'node:crypto';
 
 /** A failed request: `code` goes to the client with the message. */
 export class HostError extends Error {
@@ -42,7 +42,6 @@ export interface AcceptHostOptions {
   metricSamples?: number;
 }
 
-type Offer = RequestDetail['offers'][number];
 
 /** A ring of [t, ...values] tuples with a fixed capacity. */
 class Ring<T> {
@@ -597,25 +596,10 @@ export class AcceptHost {
         m.offers++;
         let r = m.pending.get(e.id);
         if (!r) {
-          r = {
-            listener: m.id, id: e.id, caller: e.caller, callee: e.callee, callerData: e.callerData, callerDataSource: e.callerDataSource,
-            sqos: e.sqos, gqos: null, firstOfferT: t, state: 'deciding', offers: [], final: null,
-          };
+          r = newRequestDetail(m.id, e, t);
           m.pending.set(e.id, r);
-        } else {
-          // Caller data can grow between offers (peeked again); the latest offer is what the script saw.
-          r.callerData = e.callerData;
-          r.callerDataSource = e.callerDataSource;
-          r.sqos = e.sqos;
         }
-        const offer: Offer = {
-          t, attempt: e.attempt, verdict: e.verdict, by: e.by, ask: e.ask ?? false, conditionUs: e.conditionUs, scriptVersion: e.scriptVersion,
-          ...(e.calleeData !== undefined ? { calleeData: e.calleeData } : {}),
-          ...(e.group !== undefined ? { group: e.group } : {}),
-          ...(e.error ? { error: e.error } : {}),
-        };
-        r.offers.push(offer);
-        r.state = e.verdict === 'defer' ? (e.ask ? 'awaiting-person' : 'deferred') : 'deciding';
+        addOffer(r, e, t);
         if (e.by === 'script') m.condition.push([t, e.conditionUs]);
         if (e.by === 'person') this.resolveWaiters(m, e.id, { ok: true });
         this.publish({
@@ -630,8 +614,7 @@ export class AcceptHost {
         const r = m.pending.get(e.id);
         if (r) {
           m.pending.delete(e.id);
-          r.state = 'final';
-          r.final = { verdict: e.verdict, by: e.by, result: e.result, latencyUs: e.latencyUs, t };
+          finishRequest(r, e, t);
           m.recent.set(e.id, r);
           if (m.recent.size > this.recentCap) m.recent.delete(m.recent.keys().next().value as number);
         }

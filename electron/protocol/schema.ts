@@ -135,7 +135,10 @@ export const RequestDetailSchema = z.object({
   /** Host time of the first offer, ms. */
   firstOfferT: time(),
   state: z.enum(['deciding', 'deferred', 'awaiting-person', 'final']),
+  /** The first and the latest offers (a request re-offered for long has thousands). */
   offers: z.array(OfferSchema),
+  /** Offers left out between the first ones and the latest ones. */
+  offersOmitted: nonNegInt().optional(),
   final: z.object({
     verdict: FinalVerdictSchema, by: z.union([DeciderSchema, z.literal('system')]), result: z.string(), latencyUs: nonNegInt(), t: time(),
   }).nullable(),

@@ -2,8 +2,9 @@
 // the state of the queue at any recorded moment (the timeline scrubber). Holds the requests in
 // memory (about 1–1.5 KB each with SQOS); the what-if and live replays stream the file instead.
 import type { FinalVerdict } from '../types';
-import type { OfferEvent, VerdictCounts } from '../session/events';
+import type { VerdictCounts } from '../session/events';
 import { streamSession } from '../session/reader';
+import { addOffer, finishRequest, newRequestDetail } from '../request-detail';
 import { SessionSummariser, base64Bytes } from './summary';
 import type { PendingRequest, RequestDetail, Result } from '../../protocol/schema';
 
@@ -39,13 +40,6 @@ export async function openSessionTimeline(path: string, opts: OpenTimelineOption
   const listeners = new Map<number, { address: string; port: number }>();
   const scripts: Array<{ listener: number; version: number; t: number }> = [];
 
-  const offerOf = (e: OfferEvent): RequestDetail['offers'][number] => ({
-    t: e.t, attempt: e.attempt, verdict: e.verdict, by: e.by, ask: e.ask ?? false, conditionUs: e.conditionUs, scriptVersion: e.scriptVersion,
-    ...(e.calleeData !== undefined ? { calleeData: e.calleeData } : {}),
-    ...(e.group !== undefined ? { group: e.group } : {}),
-    ...(e.error ? { error: e.error } : {}),
-  });
-
   const result = await streamSession(path, {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.onProgress ? { onProgress: (bytesRead: number, totalBytes: number) => opts.onProgress!(bytesRead, totalBytes, byKey.size) } : {}),
@@ -63,17 +57,10 @@ export async function openSessionTimeline(path: string, opts: OpenTimelineOption
           const key = `${e.listener}:${e.id}`;
           let r = byKey.get(key);
           if (!r) {
-            r = {
-              listener: e.listener, id: e.id, caller: e.caller, callee: e.callee, callerData: e.callerData, callerDataSource: e.callerDataSource,
-              sqos: e.sqos, gqos: null, firstOfferT: e.t, state: 'deciding', offers: [], final: null,
-            };
+            r = newRequestDetail(e.listener, e, e.t);
             byKey.set(key, r);
-          } else {
-            r.callerData = e.callerData;
-            r.callerDataSource = e.callerDataSource;
-            r.sqos = e.sqos;
           }
-          r.offers.push(offerOf(e));
+          addOffer(r, e, e.t);
           break;
         }
         case 'decision': {
@@ -89,8 +76,7 @@ export async function openSessionTimeline(path: string, opts: OpenTimelineOption
             };
             byKey.set(key, r);
           }
-          r.final = { verdict: e.verdict, by: e.by, result: e.result, latencyUs: e.latencyUs, t: e.t };
-          r.state = 'final';
+          finishRequest(r, e, e.t);
           break;
         }
         default:

@@ -3,6 +3,7 @@
 // `request.get`, and again whenever the request is offered again or decided.
 import { useEffect, useRef, useState } from 'react';
 import type { RequestDetail } from '../../../electron/protocol/schema';
+import { OFFERS_KEPT_FIRST } from '../../../electron/host/request-detail';
 import { useWorkbench, useWorkbenchContext } from '../context';
 import { plainError } from '../store/deps';
 import { requestKey } from '../store';
@@ -160,7 +161,12 @@ export function RequestDetailView({ detail: d }: { detail: RequestDetail }) {
         </tbody></table>
       </div>
       <div className="insp-block">
-        <h4>Offers ({d.offers.length})</h4>
+        <h4>Offers ({d.offers.length + (d.offersOmitted ?? 0)})</h4>
+        {d.offersOmitted ? (
+          <p className="muted small" data-testid="offers-omitted">
+            The first {OFFERS_KEPT_FIRST} and the latest {d.offers.length - OFFERS_KEPT_FIRST} are listed; {d.offersOmitted.toLocaleString('en')} in between are not kept.
+          </p>
+        ) : null}
         <Offers detail={d} />
       </div>
     </>
