@@ -66,7 +66,7 @@ export function attachConnection(host: AcceptHost, transport: Transport, opts: C
     if (head === queue.length) { queue = []; head = 0; } else if (head > 65536) { queue = queue.slice(head); head = 0; }
     seq++;
     batches++;
-    lastSend = Date.now();
+    lastSend = performance.now();
     const message: { kind: 'events'; seq: number; events: HostEvent[]; dropped?: Record<string, number> } = { kind: 'events', seq, events };
     if (droppedAny) { message.dropped = dropped; dropped = {}; droppedAny = false; }
     transport.send(message);
@@ -75,7 +75,7 @@ export function attachConnection(host: AcceptHost, transport: Transport, opts: C
 
   const schedule = (): void => {
     if (timer !== null || disposed) return;
-    timer = setTimeout(flush, Math.max(0, lastSend + interval - Date.now()));
+    timer = setTimeout(flush, Math.max(0, lastSend + interval - performance.now()));
   };
 
   const onEvent = (e: HostEvent): void => {

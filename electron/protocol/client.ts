@@ -2,7 +2,7 @@
 // any transport. Validates everything it receives; requests resolve with validated results.
 // Browser-safe: no Node imports.
 import {
-  METHODS, PROTOCOL_VERSION, ServerMessageSchema, describeIssues,
+  METHODS, PROTOCOL_VERSION, ServerMessageSchema, describeIssues, salvageEventsMessage,
   type HostEvent, type LostState, type MethodName, type Params, type Result, type ServerMessage,
 } from './schema';
 import type { Transport } from './transport';
@@ -115,11 +115,16 @@ export class WorkbenchClient {
 
   private receive(raw: unknown): void {
     const parsed = ServerMessageSchema.safeParse(raw);
-    if (!parsed.success) {
+    let m: ServerMessage;
+    if (parsed.success) {
+      m = parsed.data;
+    } else {
       this.options.onProtocolError?.(`invalid message from the host: ${describeIssues(parsed.error)}`);
-      return;
+      // A batch with some invalid events: its valid ones are handled and the batch acknowledged.
+      const saved = salvageEventsMessage(raw);
+      if (!saved) return;
+      m = saved.message;
     }
-    const m: ServerMessage = parsed.data;
     switch (m.kind) {
       case 'hello': {
         if (m.protocol !== PROTOCOL_VERSION) {

@@ -441,6 +441,33 @@ export const ServerMessageSchema = z.discriminatedUnion('kind', [
     lost: LostStateSchema.optional(),
   }),
 ]);
+
+type EventsMessage = Extract<z.infer<typeof ServerMessageSchema>, { kind: 'events' }>;
+
+/**
+ * An events message that failed validation, kept where it can be: when its envelope is sound
+ * (a seq and an events array), the valid events are returned and the others counted in
+ * `dropped.invalid`, so the receiver still acknowledges the batch (the host would otherwise stop
+ * sending after a few) and resyncs for what it missed. Null when there is no batch to save.
+ */
+export function salvageEventsMessage(raw: unknown): { message: EventsMessage; invalid: number } | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const m = raw as { kind?: unknown; seq?: unknown; events?: unknown; dropped?: unknown };
+  if (m.kind !== 'events' || !Array.isArray(m.events)) return null;
+  const seq = nonNegInt().safeParse(m.seq);
+  if (!seq.success) return null;
+  const events: HostEvent[] = [];
+  let invalid = 0;
+  for (const e of m.events) {
+    const parsed = HostEventSchema.safeParse(e);
+    if (parsed.success) events.push(parsed.data);
+    else invalid++;
+  }
+  const prior = z.record(z.string(), nonNegInt()).safeParse(m.dropped);
+  const dropped: Record<string, number> = prior.success ? { ...prior.data } : {};
+  if (invalid > 0) dropped.invalid = (dropped.invalid ?? 0) + invalid;
+  return { message: { kind: 'events', seq: seq.data, events, ...(Object.keys(dropped).length > 0 ? { dropped } : {}) }, invalid };
+}
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;
 export type LostState = z.infer<typeof LostStateSchema>;
 export type ListenerState = z.infer<typeof ListenerStateSchema>;

@@ -13,7 +13,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ClientMessageSchema, ServerMessageSchema, describeIssues, type LostState } from '../protocol/schema';
+import { ClientMessageSchema, ServerMessageSchema, describeIssues, salvageEventsMessage, type LostState } from '../protocol/schema';
 import { BaseTransport, type Transport } from '../protocol/transport';
 import { HostToParentSchema, type ParentToHost } from '../host/ipc';
 
@@ -268,7 +268,12 @@ export class HostProcess {
       if (!link || !link.onHost) return;
       const parsed = ServerMessageSchema.safeParse(m.msg);
       if (!parsed.success) {
-        this.invalidFromHost(`invalid message from the host dropped: ${describeIssues(parsed.error)}`);
+        const saved = salvageEventsMessage(m.msg);
+        this.invalidFromHost(saved
+          ? `invalid events from the host dropped: ${describeIssues(parsed.error)}`
+          : `invalid message from the host dropped: ${describeIssues(parsed.error)}`);
+        // The batch's valid events still go on, and its seq: the UI acknowledges it.
+        if (saved) link.toUi(saved.message);
         return;
       }
       link.toUi(parsed.data);

@@ -185,7 +185,8 @@ describe('protocol over the in-process transport', () => {
     hostSide.send({ kind: 'events', seq: 1, events: [{ type: 'decision', t: 1, listener: 1, id: 1, verdict: 'maybe' }] });
     hostSide.send({ kind: 'response', id: 42, result: {} });
     await waitFor(() => problems.length === 2, 2000, 'two protocol errors');
-    expect(events).toEqual([]);
+    // The invalid event is never handled: the batch arrives without it, marked for a resync.
+    expect(events).toEqual([{ seq: 1, events: [], dropped: { invalid: 1 } }]);
     expect(problems[0]).toMatch(/invalid message from the host: events\[0\]/);
     const pending = ui.call('listener.list', {});
     hostSide.send({ kind: 'response', id: 1, result: [{ id: 'one' }] });
@@ -197,10 +198,39 @@ describe('protocol over the in-process transport', () => {
     await ui.ready();
     const statuses: string[] = [];
     ui.onStatus((s) => statuses.push(s.state));
+    // In flight when the transport closes: failed, not left hanging.
+    const inFlight = ui.call('listener.list', {});
     hostSide.close('gone');
+    await expect(inFlight).rejects.toMatchObject({ code: 'disconnected' });
     await waitFor(() => ui.state === 'disconnected', 2000, 'disconnected');
     await expect(ui.call('listener.list', {})).rejects.toBeInstanceOf(WorkbenchError);
     expect(statuses).toEqual(['disconnected']);
+  });
+
+  it('batches with invalid events: the valid ones are handled, each batch is acknowledged, the stream goes on', async () => {
+    const host = new AcceptHost({ sandbox, appVersion: '0.0.0-test' });
+    hosts.push(host);
+    const [hostSide, uiSide] = inProcessPair();
+    attachConnection(host, hostSide, { batchIntervalMs: 10 });
+    const problems: string[] = [];
+    const ui = new WorkbenchClient(uiSide, { onProtocolError: (m) => problems.push(m) });
+    const batches: EventBatch[] = [];
+    ui.onEvents((b) => batches.push(b));
+    await ui.ready();
+    const publish = (e: unknown): void => (host as unknown as { publish(e: unknown): void }).publish(e);
+    // More bad batches than the host sends unacknowledged (4): each has one bad event and a good one.
+    for (let i = 0; i < 6; i++) {
+      publish({ type: 'log', t: 1, listener: 1, message: 42 });
+      publish({ type: 'log', t: 1, listener: 1, message: `good ${i}` });
+      await waitFor(() => batches.length > i, 2000, `batch ${i}`);
+    }
+    expect(problems.length).toBe(6);
+    const logs = batches.flatMap((b) => b.events).filter((e) => e.type === 'log').map((e) => (e as { message: string }).message);
+    expect(logs).toEqual(['good 0', 'good 1', 'good 2', 'good 3', 'good 4', 'good 5']);
+    expect(batches.every((b) => b.dropped?.invalid === 1)).toBe(true);
+    // And later events still arrive.
+    const l = await ui.call('listener.create', { options: {} });
+    await waitFor(() => batches.some((b) => b.events.some((e) => e.type === 'listener' && e.listener.id === l.id)), 2000, 'the listener event');
   });
 });
 
