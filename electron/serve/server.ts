@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { Duplex } from 'node:stream';
+import { pipeline, type Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WebSocketTransport, type Transport, type WebSocketLike } from '../protocol/transport';
 
@@ -229,9 +229,8 @@ export async function startServer(opts: ServerOptions): Promise<WorkbenchServer>
       res.end();
       return;
     }
-    const stream = fs.createReadStream(file);
-    stream.on('error', () => res.destroy());
-    stream.pipe(res);
+    // pipeline, not pipe: a response closed early (a cancelled download) closes the file too.
+    pipeline(fs.createReadStream(file), res, () => undefined);
   };
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {

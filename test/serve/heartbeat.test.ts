@@ -1,7 +1,7 @@
 // The serve bridge's heartbeat: a WebSocket that stops answering pings (a browser that went away
 // without closing its connection) is cut off and its host connection closed; one that answers
 // stays. The server is started in this process with a fake host end and a short interval.
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { inProcessPair } from '../../electron/protocol/transport';
 import { startServer, type WorkbenchServer } from '../../electron/serve/server';
@@ -50,10 +50,19 @@ it('cuts off a WebSocket that stops answering pings and closes its host connecti
   expect(hostEnds[1]!.closed).toBeNull();
 });
 
-it('heartbeatMs 0 turns it off', async () => {
-  const server = await startServer({ rendererDir: scratch, heartbeatMs: 0, connect: () => inProcessPair()[0] });
-  servers.push(server);
-  const silent = await open(server, false);
-  await sleep(300);
-  expect(silent.readyState).toBe(WebSocket.OPEN);
+it('pings every 30 s by default; heartbeatMs 0 turns it off', async () => {
+  const intervals = vi.spyOn(globalThis, 'setInterval');
+  try {
+    servers.push(await startServer({ rendererDir: scratch, connect: () => inProcessPair()[0] }));
+    expect(intervals.mock.calls.map((c) => c[1])).toEqual([30_000]);
+    intervals.mockClear();
+    const server = await startServer({ rendererDir: scratch, heartbeatMs: 0, connect: () => inProcessPair()[0] });
+    servers.push(server);
+    expect(intervals).not.toHaveBeenCalled();
+    const silent = await open(server, false);
+    await sleep(300);
+    expect(silent.readyState).toBe(WebSocket.OPEN);
+  } finally {
+    intervals.mockRestore();
+  }
 });
