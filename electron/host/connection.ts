@@ -51,6 +51,8 @@ export function attachConnection(host: AcceptHost, transport: Transport, opts: C
   let lastSend = -Infinity;
   let timer: ReturnType<typeof setTimeout> | null = null;
   let disposed = false;
+  // Stands for this connection in the host: what it opened is closed when it goes away.
+  const caller = {};
   let batches = 0;
 
   const queued = (): number => queue.length - head;
@@ -118,7 +120,7 @@ export function attachConnection(host: AcceptHost, transport: Transport, opts: C
       reply(m.id, { error: { code: 'invalid-params', message: `${m.method}: ${describeIssues(params.error)}` } });
       return;
     }
-    host.handle(m.method as MethodName, params.data as never).then(
+    host.handle(m.method as MethodName, params.data as never, caller).then(
       (result) => reply(m.id, { result }),
       (e: unknown) => {
         if (e instanceof HostError) reply(m.id, { error: { code: e.code, message: e.message } });
@@ -136,6 +138,7 @@ export function attachConnection(host: AcceptHost, transport: Transport, opts: C
     if (disposed) return;
     disposed = true;
     unsubscribe();
+    host.releaseCaller(caller);
     if (timer !== null) clearTimeout(timer);
     queue = [];
   }

@@ -124,6 +124,8 @@ export class AcceptHost {
   private readonly jobs = new Map<number, Job>();
   private nextJobId = 1;
   private readonly sessions = new Map<number, SessionTimeline>();
+  private readonly sessionOwners = new Map<number, object>();
+  private readonly releasedCallers = new WeakSet<object>();
   private nextSessionId = 1;
   private sampler: NodeJS.Timeout | null = null;
   private readonly queueSampleMs: number;
@@ -165,11 +167,26 @@ export class AcceptHost {
   }
 
   /** Answers one method. `params` must have been validated against its schema. */
-  async handle<M extends MethodName>(method: M, params: Params<M>): Promise<Result<M>> {
+  /**
+   * Answers one request. `caller` stands for the connection that asked (attachConnection passes
+   * one per connection): what it opens (sessions for replay) is closed by releaseCaller when it
+   * goes away.
+   */
+  async handle<M extends MethodName>(method: M, params: Params<M>, caller: object | null = null): Promise<Result<M>> {
     if (this.closed) throw new HostError('failed', 'the host is shutting down');
-    const fn = (this.methods as Record<string, (p: unknown) => unknown>)[method];
+    const fn = (this.methods as Record<string, (p: unknown, caller: object | null) => unknown>)[method];
     if (!fn) throw new HostError('not-found', `unknown method ${method}`);
-    return await fn.call(this, params) as Result<M>;
+    return await fn.call(this, params, caller) as Result<M>;
+  }
+
+  /** The connection `caller` is gone: the sessions it opened are closed (nobody else knows their ids). */
+  releaseCaller(caller: object): void {
+    this.releasedCallers.add(caller);
+    for (const [id, owner] of this.sessionOwners) {
+      if (owner !== caller) continue;
+      this.sessionOwners.delete(id);
+      this.sessions.delete(id);
+    }
   }
 
   /** Stops every listener, job and the recording. */
@@ -185,7 +202,7 @@ export class AcceptHost {
 
   // ---- methods ---------------------------------------------------------------------------------
 
-  private readonly methods: { [M in MethodName]: (p: Params<M>) => Result<M> | Promise<Result<M>> } = {
+  private readonly methods: { [M in MethodName]: (p: Params<M>, caller: object | null) => Result<M> | Promise<Result<M>> } = {
     'host.info': () => ({
       protocol: PROTOCOL_VERSION, appVersion: this.appVersion, backend: this.backend, platform: process.platform, t: this.now(),
       listeners: [...this.listeners.values()].map((m) => this.stateOf(m)),
@@ -426,7 +443,7 @@ export class AcceptHost {
       return { cancelled: true };
     },
 
-    'session.open': async (p) => {
+    'session.open': async (p, caller) => {
       // A job while it reads: progress events (at most ~10 a second) and job.cancel stop it.
       const job = this.newJob('open-session');
       let lastProgress = -Infinity;
@@ -449,8 +466,10 @@ export class AcceptHost {
         throw new HostError('failed', `cannot open ${p.path}: ${errorText(e)}`);
       }
       this.jobDone(job, 'done');
+      if (caller && this.releasedCallers.has(caller)) throw new HostError('failed', 'the connection that opened the session is gone');
       const id = this.nextSessionId++;
       this.sessions.set(id, timeline);
+      if (caller) this.sessionOwners.set(id, caller);
       return { session: id, ...timeline.info };
     },
 
@@ -502,6 +521,7 @@ export class AcceptHost {
     'session.close': (p) => {
       this.session(p.session);
       this.sessions.delete(p.session);
+      this.sessionOwners.delete(p.session);
       return {};
     },
   };

@@ -398,6 +398,30 @@ describe('sessions', () => {
     expect(events.find((e) => e.type === 'job-done' && e.job === first.job)).toMatchObject({ kind: 'open-session', outcome: 'cancelled' });
   });
 
+  it('sessions a connection opened are closed when it goes away; another connection\'s stay', async () => {
+    const file = path.join(scratch, 'owned.jsonl');
+    const a = connected();
+    const l = await a.ui.call('listener.create', { options: { discipline: 'held', handler: 'close' } });
+    await a.ui.call('recording.start', { path: file });
+    const { bound } = await a.ui.call('listener.start', { listener: l.id });
+    await client(bound!.port).outcome;
+    await waitFor(() => a.events.some((e) => e.type === 'decision'), 5000, 'a decision');
+    await a.ui.call('recording.stop', {});
+    const mine = await a.ui.call('session.open', { path: file });
+    // A second UI on the same host.
+    const [hostSide2, uiSide2] = inProcessPair();
+    attachConnection(a.host, hostSide2);
+    const b = new WorkbenchClient(uiSide2);
+    await b.ready();
+    const theirs = await b.call('session.open', { path: file });
+    const open = (): number => (a.host as unknown as { sessions: Map<number, unknown> }).sessions.size;
+    expect(open()).toBe(2);
+    a.hostSide.close('gone');
+    await waitFor(() => open() === 1, 2000, 'the first UI\'s session closed');
+    await expect(b.call('session.stateAt', { session: theirs.session, t: 0 })).resolves.toMatchObject({ t: 0 });
+    await expect(b.call('session.stateAt', { session: mine.session, t: 0 })).rejects.toMatchObject({ code: 'not-found' });
+  });
+
   it('runs the simulator as a job with progress, and cancels one', async () => {
     const { ui, events } = connected();
     const l = await ui.call('listener.create', { options: { discipline: 'held' }, script: { source: 'export default () => "reject";' } });
