@@ -79,16 +79,20 @@ export class WorkbenchClient {
     return new Promise((resolve, reject) => this.helloWaiters.push({ resolve, reject }));
   }
 
-  /** Calls a host method. Rejects with WorkbenchError. */
-  call<M extends MethodName>(method: M, params: Params<M>): Promise<Result<M>> {
+  /**
+   * Calls a host method. Rejects with WorkbenchError. `opts.timeoutMs` replaces the client's
+   * timeout for this call (0: none, for calls that are jobs the person can cancel).
+   */
+  call<M extends MethodName>(method: M, params: Params<M>, opts: { timeoutMs?: number } = {}): Promise<Result<M>> {
     if (this.connState === 'disconnected') return Promise.reject(new WorkbenchError('disconnected', 'not connected to the host'));
     const id = this.nextId++;
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     return new Promise<Result<M>>((resolve, reject) => {
-      const timer = this.timeoutMs > 0
+      const timer = timeoutMs > 0
         ? setTimeout(() => {
           this.waiting.delete(id);
-          reject(new WorkbenchError('timeout', `${method}: no answer from the host within ${this.timeoutMs} ms`));
-        }, this.timeoutMs)
+          reject(new WorkbenchError('timeout', `${method}: no answer from the host within ${timeoutMs} ms`));
+        }, timeoutMs)
         : null;
       this.waiting.set(id, { method, resolve: resolve as (v: unknown) => void, reject, timer });
       this.transport.send({ kind: 'request', id, method, params });

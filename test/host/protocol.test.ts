@@ -193,6 +193,20 @@ describe('protocol over the in-process transport', () => {
     await expect(pending).rejects.toMatchObject({ code: 'invalid-message' });
   });
 
+  it('a call times out after the client\'s timeout unless it asks for its own (0: none)', async () => {
+    const [hostSide, uiSide] = inProcessPair();
+    const ui = new WorkbenchClient(uiSide, { timeoutMs: 50 });
+    hostSide.send({ kind: 'hello', protocol: 1, appVersion: 'x', backend: 'posix', platform: 'linux', hostId: 'h' });
+    await ui.ready();
+    await expect(ui.call('listener.list', {})).rejects.toMatchObject({ code: 'timeout' });
+    let settled = false;
+    void ui.call('session.open', { path: '/nowhere.jsonl' }, { timeoutMs: 0 }).then(() => { settled = true; }, () => { settled = true; });
+    await sleep(200);
+    expect(settled).toBe(false);
+    hostSide.close('done');
+    await waitFor(() => settled, 2000, 'failed on close');
+  });
+
   it('a closed transport fails pending calls with disconnected', async () => {
     const { ui, hostSide } = connected();
     await ui.ready();
