@@ -377,8 +377,11 @@ export class AcceptHost {
       if (this.recorder) throw new HostError('conflict', `already recording to ${this.recorder.path}`);
       let rec: SessionRecorder;
       try {
-        rec = SessionRecorder.open(p.path, { appVersion: this.appVersion, backend: this.backend });
+        rec = SessionRecorder.open(p.path, { appVersion: this.appVersion, backend: this.backend, exclusive: !p.overwrite });
       } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new HostError('conflict', `${p.path} exists: choose another file name (or overwrite it from the desktop app's save dialog)`);
+        }
         throw new HostError('failed', `cannot record to ${p.path}: ${errorText(e)}`);
       }
       rec.onError = (err) => {

@@ -331,7 +331,7 @@ export const METHODS = {
     }),
   },
   'metrics.get': { params: ListenerRef.extend({ sinceT: time().optional() }).strict(), result: MetricsSchema },
-  'recording.start': { params: z.object({ path: z.string().min(1).max(4096) }).strict(), result: RecordingStateSchema },
+  'recording.start': { params: z.object({ path: z.string().min(1).max(4096), overwrite: z.boolean().optional() }).strict(), result: RecordingStateSchema },
   'recording.stop': { params: Empty, result: RecordingStateSchema.nullable() },
   'simulate.start': { params: SimulationParamsSchema, result: z.object({ job: JobIdSchema }) },
   'job.cancel': { params: z.object({ job: JobIdSchema }).strict(), result: z.object({ cancelled: z.boolean() }) },

@@ -436,6 +436,17 @@ describe('sessions', () => {
     await expect(b.call('session.stateAt', { session: mine.session, t: 0 })).rejects.toMatchObject({ code: 'not-found' });
   });
 
+  it('recording.start refuses a file that exists unless told to overwrite it', async () => {
+    const file = path.join(scratch, 'exists.jsonl');
+    fs.writeFileSync(file, 'precious\n');
+    const { ui } = connected();
+    await expect(ui.call('recording.start', { path: file })).rejects.toMatchObject({ code: 'conflict', message: expect.stringMatching(/exists/) });
+    expect(fs.readFileSync(file, 'utf8')).toBe('precious\n');
+    await expect(ui.call('recording.start', { path: file, overwrite: true })).resolves.toMatchObject({ path: file });
+    await ui.call('recording.stop', {});
+    expect(fs.readFileSync(file, 'utf8')).toMatch(/^\{"type":"session"/);
+  });
+
   it('runs the simulator as a job with progress, and cancels one', async () => {
     const { ui, events } = connected();
     const l = await ui.call('listener.create', { options: { discipline: 'held' }, script: { source: 'export default () => "reject";' } });

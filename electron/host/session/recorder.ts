@@ -21,6 +21,8 @@ export interface SessionRecorderOptions {
   onError?: (err: Error) => void;
   /** Pending bytes (UTF-16 units) in one turn above which record() flushes at once. Default 1 MiB. */
   maxPendingBytes?: number;
+  /** Refuse a file that exists (EEXIST) instead of truncating it. Default false. */
+  exclusive?: boolean;
 }
 
 /** Fields of the `end` record; counts and offers default to the recorder's own tallies. */
@@ -67,11 +69,12 @@ export class SessionRecorder {
   }
 
   /**
-   * Creates (or truncates) `path` and writes the header line at once. Throws if the file cannot be
-   * opened or the header cannot be written: that happens at setup, not on the accept path.
+   * Creates (or truncates, unless `exclusive`) `path` and writes the header line at once. Throws if
+   * the file cannot be opened or the header cannot be written: that happens at setup, not on the
+   * accept path.
    */
   static open(path: string, opts: SessionRecorderOptions): SessionRecorder {
-    const fd = fs.openSync(path, 'w');
+    const fd = fs.openSync(path, opts.exclusive ? 'wx' : 'w');
     const start = process.hrtime.bigint();
     const header: SessionHeader = {
       type: 'session',
