@@ -62,6 +62,16 @@ describe.skipIf(missingChromium && !ci)('workbench in Chromium against `serve`',
     await inspector.getByTestId('caller-data-hex').getByText(/hello-[12]/).waitFor();
     const firstGreeting = /hello-[12]/.exec((await inspector.getByTestId('caller-data-hex').textContent()) ?? '')![0];
     await expect(inspector.getByTestId('caller-data-source').textContent()).resolves.toMatch(/7 bytes, from a peek/);
+    // The caller's QOS: both FLOWSPECs, fields nobody measured "not specified", derived ones
+    // labelled with their TCP_INFO source (the POSIX emulation derives them; Winsock gives NULL).
+    const qos = inspector.locator('.insp-block', { has: page.getByRole('heading', { name: 'Caller QOS (lpSQOS)' }) });
+    const qosText = (await qos.textContent()) ?? '';
+    if (/POSIX/.test((await page.getByTestId('backend').textContent()) ?? '')) {
+      expect(qosText).toContain('SendingFlowspec');
+      expect(qosText).toContain('ReceivingFlowspec');
+      expect(qosText).toContain('not specified');
+      expect(qosText).toMatch(/derived from tcpi_rtt/);
+    }
     if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'queue.png') });
 
     // Keyboard: the queue has focus after the click; A accepts the selected request.
@@ -105,6 +115,26 @@ describe.skipIf(missingChromium && !ci)('workbench in Chromium against `serve`',
     await page.getByTestId('compile-problem').getByText(/ask\.js:\d+:\d+/).waitFor();
     await page.locator('.cm-lintRange-error').first().waitFor();
     if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'script.png') });
+
+    // A script typed in the editor and applied with Ctrl+S replaces the running one: v2 refuses
+    // callers that greet with "no" and accepts the rest.
+    await editor.click();
+    await page.keyboard.press('Control+a');
+    await page.keyboard.press('Delete');
+    // insertText: as pasted, without the editor's bracket closing and indentation on each key.
+    await page.keyboard.insertText([
+      'export default function condition(req) {',
+      "if (req.callerData.length === 0) return 'defer';",
+      "return new TextDecoder().decode(req.callerData).startsWith('no') ? 'reject' : 'accept';",
+      '}',
+    ].join('\n'));
+    await page.keyboard.press('Control+s');
+    await page.getByTestId('running-version').getByText(/running v2/).waitFor();
+    const refused = caller(port, 'no thanks');
+    const welcome = caller(port, 'hi there');
+    callers.push(refused, welcome);
+    await expect(refused.ended).resolves.toBe('reset');
+    await until(() => welcome.received() === 'hi there', 10_000, 'the accepted caller echoed');
 
     if (SCREENSHOTS) {
       // The same view in the dark theme (it follows prefers-color-scheme).
