@@ -6,7 +6,7 @@
 // UI stream and counted in the batch's `dropped`; the recording is written elsewhere and loses
 // nothing. Final decisions and state changes are kept.
 import {
-  ClientMessageSchema, METHODS, describeIssues,
+  ClientMessageSchema, METHODS, describeIssues, invalidMessageReply,
   type HostEvent, type MethodName,
 } from '../protocol/schema';
 import type { Transport } from '../protocol/transport';
@@ -100,8 +100,7 @@ export function attachConnection(host: AcceptHost, transport: Transport, opts: C
     const parsed = ClientMessageSchema.safeParse(raw);
     if (!parsed.success) {
       // Answer the request id when there is one to answer; never act on the message.
-      const id = typeof raw === 'object' && raw !== null && Number.isInteger((raw as { id?: unknown }).id) ? (raw as { id: number }).id : 0;
-      reply(id, { error: { code: 'invalid-message', message: `invalid message: ${describeIssues(parsed.error)}` } });
+      if (!disposed) transport.send(invalidMessageReply(raw, parsed.error));
       return;
     }
     const m = parsed.data;

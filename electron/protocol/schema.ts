@@ -442,6 +442,12 @@ export const ServerMessageSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/** The answer to a client message that failed validation: its request id when it has one, else 0. */
+export function invalidMessageReply(raw: unknown, error: z.ZodError): { kind: 'response'; id: number; error: { code: string; message: string } } {
+  const id = typeof raw === 'object' && raw !== null && Number.isInteger((raw as { id?: unknown }).id) ? (raw as { id: number }).id : 0;
+  return { kind: 'response', id, error: { code: 'invalid-message', message: `invalid message: ${describeIssues(error)}` } };
+}
+
 type EventsMessage = Extract<z.infer<typeof ServerMessageSchema>, { kind: 'events' }>;
 
 /**

@@ -13,7 +13,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ClientMessageSchema, ServerMessageSchema, describeIssues, salvageEventsMessage, type LostState } from '../protocol/schema';
+import { ClientMessageSchema, ServerMessageSchema, describeIssues, invalidMessageReply, salvageEventsMessage, type LostState } from '../protocol/schema';
 import { BaseTransport, type Transport } from '../protocol/transport';
 import { HostToParentSchema, type ParentToHost } from '../host/ipc';
 
@@ -160,8 +160,7 @@ export class HostProcess {
   fromUi(link: HostLink, raw: unknown): void {
     const parsed = ClientMessageSchema.safeParse(raw);
     if (!parsed.success) {
-      const id = typeof raw === 'object' && raw !== null && Number.isInteger((raw as { id?: unknown }).id) ? (raw as { id: number }).id : 0;
-      this.replyLater(link, { kind: 'response', id, error: { code: 'invalid-message', message: `invalid message: ${describeIssues(parsed.error)}` } });
+      this.replyLater(link, invalidMessageReply(raw, parsed.error));
       return;
     }
     const m = parsed.data;

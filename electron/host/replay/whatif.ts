@@ -31,6 +31,7 @@ import type {
   DecisionEvent, OfferEvent, RecordedListenerOptions, SessionEvent, SessionHeader,
 } from '../session/events';
 import { SessionFormatError, streamSessionRecords, type RecordLayout, type Session } from '../session/reader';
+import { isPlainObject } from '../session/validate';
 import type { CallerDataSource, ConditionRequest, Decider, Family, FinalVerdict, ListenerInfo } from '../types';
 
 /** A request's final state as the recording or the replay has it. */
@@ -996,9 +997,6 @@ export class SqosSerializer {
   }
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** The worker's side: read, encode, send, wait for credit. */
 function runReaderWorker(setup: WorkerSetup): void {
