@@ -10,8 +10,6 @@ export interface Transport {
   /** Adds a handler called once when the other side goes away or close() is called. */
   onClose(handler: (reason: string) => void): void;
   close(reason?: string): void;
-  /** Bytes or messages queued but not yet sent, where the transport knows (WebSocket). */
-  backlog?(): number;
 }
 
 /** Shared plumbing: one message handler, one close handler, closing once. */
@@ -122,7 +120,6 @@ export class MessagePortTransport extends BaseTransport {
 /** The part of a WebSocket the transport uses: the browser's WebSocket and the `ws` package's. */
 export interface WebSocketLike {
   readonly readyState: number;
-  readonly bufferedAmount: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
   addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
@@ -167,10 +164,6 @@ export class WebSocketTransport extends BaseTransport {
     const text = JSON.stringify(message);
     if (this.ws.readyState === WS_OPEN) this.ws.send(text);
     else this.queued.push(text);
-  }
-
-  backlog(): number {
-    return this.ws.bufferedAmount;
   }
 
   protected doClose(reason: string): void {
