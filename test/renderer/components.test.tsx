@@ -325,6 +325,16 @@ describe('decisions log, status bar, latency', () => {
     expect(screen.getByTestId('decision-row').textContent).toContain('expire');
     fireEvent.click(screen.getByTestId('decision-row'));
     expect(wb.store.getState().inspected).toEqual({ listener: 1, id: 3 });
+    // From the keyboard: the log takes focus, arrows move from decision to decision.
+    fireEvent.change(screen.getByLabelText('Filter decisions by decider'), { target: { value: 'all' } });
+    const grid = screen.getByRole('grid', { name: 'Final decisions' });
+    expect(grid.tabIndex).toBe(0);
+    fireEvent.keyDown(grid, { key: 'ArrowDown' });
+    expect(wb.store.getState().inspected).toEqual({ listener: 1, id: 2 });
+    fireEvent.keyDown(grid, { key: 'End' });
+    expect(wb.store.getState().inspected).toEqual({ listener: 1, id: 1 });
+    fireEvent.keyDown(grid, { key: 'ArrowUp' });
+    expect(wb.store.getState().inspected).toEqual({ listener: 1, id: 2 });
   });
 
   it('names the backend, opens the platform notes, and says when the host is gone and came back', async () => {

@@ -1,6 +1,6 @@
 // The decisions log: every final decision (the last 10,000), newest first, filtered by verdict and
-// by who decided. Clicking one opens it in the inspector.
-import { useCallback, useMemo, useRef, useState } from 'react';
+// by who decided. Clicking one, or moving to it with the arrow keys, opens it in the inspector.
+import { useCallback, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useWorkbench } from '../context';
 import { useThrottledWorkbench } from '../useThrottledWorkbench';
@@ -44,6 +44,20 @@ export function DecisionsLog() {
     getItemKey,
   });
 
+  // Keyboard: the log takes focus; arrows (Page, Home, End) move to another decision and open it.
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>): void => {
+    if (rows.length === 0) return;
+    const page = Math.max(1, Math.floor((parentRef.current?.clientHeight ?? ROW * 10) / ROW) - 1);
+    const delta = ({ ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page, Home: -rows.length, End: rows.length } as Record<string, number>)[e.key];
+    if (delta === undefined) return;
+    e.preventDefault();
+    const at = inspected ? rows.findIndex((d) => d.listener === inspected.listener && d.id === inspected.id) : -1;
+    const to = Math.min(rows.length - 1, Math.max(0, at < 0 ? (delta > 0 ? 0 : rows.length - 1) : at + delta));
+    const d = rows[to]!;
+    inspect({ listener: d.listener, id: d.id });
+    virtualizer.scrollToIndex(to);
+  };
+
   return (
     <section className="panel decisions" aria-label="Decisions log">
       <div className="panel-head">
@@ -70,7 +84,7 @@ export function DecisionsLog() {
         <div role="columnheader" className="cell c-num">Latency</div>
         <div role="columnheader" className="cell c-result">Result</div>
       </div>
-      <div ref={parentRef} className="grid-body" role="grid" aria-label="Final decisions" aria-rowcount={rows.length}>
+      <div ref={parentRef} className="grid-body" role="grid" aria-label="Final decisions" aria-rowcount={rows.length} tabIndex={0} onKeyDown={onKeyDown}>
         {rows.length === 0 ? (
           <p className="empty">{decisions.length === 0 ? 'No decisions yet.' : 'No decision matches the filter.'}</p>
         ) : (
