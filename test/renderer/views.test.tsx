@@ -97,3 +97,19 @@ describe('the File menu in the desktop app', () => {
     }
   });
 });
+
+describe('the live view\'s inspector and script tabs', () => {
+  it('arrow keys switch between them and move the focus; only the selected one is in the tab order', async () => {
+    const { wb } = await fakeWorkbench();
+    renderWith(wb, <App />);
+    const inspector = screen.getByRole('tab', { name: 'Inspector' });
+    const script = screen.getByRole('tab', { name: 'Script' });
+    expect([inspector.tabIndex, script.tabIndex]).toEqual([0, -1]);
+    fireEvent.keyDown(inspector, { key: 'ArrowRight' });
+    expect(script.getAttribute('aria-selected')).toBe('true');
+    expect(document.activeElement).toBe(script);
+    expect([inspector.tabIndex, script.tabIndex]).toEqual([-1, 0]);
+    fireEvent.keyDown(script, { key: 'Home' });
+    expect(inspector.getAttribute('aria-selected')).toBe('true');
+  });
+});

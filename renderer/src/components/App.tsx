@@ -1,7 +1,7 @@
 // The workbench: status bar and view switch on top, then the view. Live: listeners and latency on
 // the left; the pending queue and the decisions log in the middle; the inspector and the script
 // editor on the right.
-import { useEffect, useState } from 'react';
+import { useEffect, useState, type KeyboardEvent } from 'react';
 import { useWorkbench } from '../context';
 import { ChartsView } from './charts/ChartsView';
 import { DecisionsLog } from './DecisionsLog';
@@ -44,10 +44,21 @@ type Tab = 'inspector' | 'script';
 function LiveView() {
   const [tab, setTab] = useState<Tab>('inspector');
   const tabButton = (id: Tab, label: string) => (
-    <button type="button" role="tab" id={`tab-${id}`} aria-selected={tab === id} aria-controls={`tabpanel-${id}`} className={tab === id ? 'tab active' : 'tab'} onClick={() => setTab(id)}>
+    <button
+      type="button" role="tab" id={`tab-${id}`} aria-selected={tab === id} aria-controls={`tabpanel-${id}`} tabIndex={tab === id ? 0 : -1}
+      className={tab === id ? 'tab active' : 'tab'} onClick={() => setTab(id)}
+    >
       {label}
     </button>
   );
+  // Arrow keys (Home, End) switch between the two tabs, as in the view tabs above.
+  const onTabKey = (e: KeyboardEvent<HTMLDivElement>): void => {
+    if (!['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)) return;
+    e.preventDefault();
+    const next: Tab = e.key === 'Home' ? 'inspector' : e.key === 'End' ? 'script' : tab === 'inspector' ? 'script' : 'inspector';
+    setTab(next);
+    document.getElementById(`tab-${next}`)?.focus();
+  };
   return (
     <main className="layout">
       <div className="col col-left">
@@ -59,7 +70,7 @@ function LiveView() {
         <DecisionsLog />
       </div>
       <div className="col col-right">
-        <div role="tablist" className="tabs" aria-label="Request and script">
+        <div role="tablist" className="tabs" aria-label="Request and script" onKeyDown={onTabKey}>
           {tabButton('inspector', 'Inspector')}
           {tabButton('script', 'Script')}
         </div>
