@@ -6,6 +6,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadSandbox, type Sandbox } from '../../electron/host/script/sandbox';
 import { DECISIONS_KEPT, requestKey, type RequestKey } from '../../renderer/src/store';
 import { applyBatch } from '../../renderer/src/store/events';
+import { SIMULATIONS_KEPT } from '../../renderer/src/store/jobs';
+import type { HostEvent } from '../../electron/protocol/schema';
 import { serveToken, webSocketUrl } from '../../renderer/src/connection';
 import { client as tcpClient } from '../helpers/net';
 import { decisionEvent, fakeWorkbench, listenerState, offerEvent, pendingRequest, sleep, until } from './helpers';
@@ -238,6 +240,14 @@ describe('store with a scripted host', () => {
     await Promise.all([first, second]);
     expect(host.callsOf('host.info').length).toBe(before + 2);
     expect(wb.store.getState().syncError).toBeNull();
+  });
+
+  it('keeps at most SIMULATIONS_KEPT simulation runs, also of runs other clients started', async () => {
+    const { host, wb } = await fakeWorkbench();
+    host.events(Array.from({ length: SIMULATIONS_KEPT + 5 }, (_, i): HostEvent => ({ type: 'job-done', t: i, job: 100 + i, kind: 'simulate', outcome: 'cancelled' })));
+    await until(() => wb.store.getState().simulations.length > 0, 2000, 'runs');
+    expect(wb.store.getState().simulations).toHaveLength(SIMULATIONS_KEPT);
+    expect(wb.store.getState().simulations.at(-1)!.job).toBe(100 + SIMULATIONS_KEPT + 4);
   });
 
   it('dispose detaches the store and every slice from the client', async () => {

@@ -76,15 +76,17 @@ export const createJobsSlice: Slice<JobsSlice> = ({ client, track }) => (set, ge
   const update = (key: number, fn: (r: SimulationRun) => SimulationRun): void => {
     set({ simulations: get().simulations.map((r) => (r.key === key ? fn(r) : r)) });
   };
-  const add = (run: SimulationRun): void => {
-    const all = [...get().simulations, run];
-    // Finished runs go first when there are too many; running ones are never dropped.
+  /** Finished runs go first when there are too many; running ones are never dropped. */
+  const trim = (all: SimulationRun[]): SimulationRun[] => {
     while (all.length > SIMULATIONS_KEPT) {
       const i = all.findIndex(finished);
       if (i < 0) break;
       all.splice(i, 1);
     }
-    set({ simulations: all });
+    return all;
+  };
+  const add = (run: SimulationRun): void => {
+    set({ simulations: trim([...get().simulations, run]) });
   };
   const blank = (over: Partial<SimulationRun>): SimulationRun => ({
     key: nextKey++, job: null, params: null, state: 'running', cancelling: false, done: 0, total: null, detail: {},
@@ -121,7 +123,7 @@ export const createJobsSlice: Slice<JobsSlice> = ({ client, track }) => (set, ge
         };
       }
     }
-    if (runs) set({ simulations: runs });
+    if (runs) set({ simulations: trim(runs) });
   }));
 
   track(client.onStatus((change) => {
