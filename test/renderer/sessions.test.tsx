@@ -297,6 +297,86 @@ describe('sessions slice', () => {
 
 // ---- the views ----------------------------------------------------------------------------------
 
+describe('sessions slice: runs that overlap', () => {
+  it('a what-if started while another is starting: the older answer cancels its own job and takes nothing', async () => {
+    const { host, wb } = await fakeWorkbench((h) => serveSession(h));
+    const s = () => wb.store.getState();
+    await s().openSession('/data/a.jsonl');
+    const first = gate();
+    const second = gate();
+    let job = 20;
+    host.handlers['session.whatIf'] = async (p) => {
+      const mine = ++job;
+      await ((p.source as string).includes('A') ? first.wait : second.wait);
+      return { job: mine };
+    };
+    const a = s().startWhatIf('export default () => "A";', 'a.js', 'script A');
+    await until(() => host.callsOf('session.whatIf').length === 1, 2000, 'A asked');
+    const b = s().startWhatIf('export default () => "B";', 'b.js', 'script B');
+    await until(() => host.callsOf('session.whatIf').length === 2, 2000, 'B asked');
+    // A's answer comes while B is still starting: A's job is not taken for B's.
+    first.open();
+    await a;
+    expect(s().whatIf).toMatchObject({ label: 'script B', state: 'starting', job: null });
+    expect(host.callsOf('job.cancel')).toEqual([{ job: 21 }]);
+    second.open();
+    await b;
+    expect(s().whatIf).toMatchObject({ label: 'script B', state: 'running', job: 22 });
+  });
+
+  it('Cancel while a what-if is starting: it ends cancelled, and its job is cancelled once known', async () => {
+    const { host, wb } = await fakeWorkbench((h) => serveSession(h));
+    const s = () => wb.store.getState();
+    await s().openSession('/data/a.jsonl');
+    const answer = gate();
+    host.handlers['session.whatIf'] = async () => { await answer.wait; return { job: 31 }; };
+    const started = s().startWhatIf('export default () => "A";', 'a.js', 'script A');
+    await until(() => s().whatIf?.state === 'starting', 2000, 'starting');
+    await s().cancelWhatIf();
+    expect(s().whatIf?.state).toBe('cancelled');
+    answer.open();
+    await started;
+    expect(host.callsOf('job.cancel')).toEqual([{ job: 31 }]);
+    expect(s().whatIf?.state).toBe('cancelled');
+  });
+
+  it('a failed state from a session replaced meanwhile is not shown, and the new one is asked for', async () => {
+    const { host, wb } = await fakeWorkbench((h) => serveSession(h));
+    const s = () => wb.store.getState();
+    const hold = gate();
+    let opened = 0;
+    host.handlers['session.open'] = (p) => info({ path: p.path as string, session: ++opened } as Partial<SessionInfo>);
+    host.handlers['session.stateAt'] = async (p) => {
+      if (p.session === 1) { await hold.wait; throw Object.assign(new Error('no session 1'), { code: 'not-found' }); }
+      return stateAt(p.t as number);
+    };
+    await s().openSession('/data/one.jsonl');
+    await until(() => host.callsOf('session.stateAt').length === 1, 2000, 'first stateAt');
+    await s().openSession('/data/two.jsonl');
+    hold.open();
+    await until(() => s().sessionState !== null, 2000, 'the second session\'s state');
+    expect(s().session?.session).toBe(2);
+    expect(s().sessionStateError).toBeNull();
+    expect(host.callsOf('session.stateAt').at(-1)).toEqual({ session: 2, t: 0 });
+  });
+
+  it('back at a position already shown, an error from the position left behind is cleared', async () => {
+    const { host, wb } = await fakeWorkbench((h) => serveSession(h));
+    const s = () => wb.store.getState();
+    await s().openSession('/data/a.jsonl');
+    await until(() => s().sessionState?.t === 0, 2000, 'state at 0');
+    host.handlers['session.stateAt'] = (p) => {
+      if (p.t === 2000) throw Object.assign(new Error('boom'), { code: 'failed' });
+      return stateAt(p.t as number);
+    };
+    s().seekSession(2000);
+    await until(() => s().sessionStateError !== null, 2000, 'the error');
+    s().seekSession(0);
+    await until(() => s().sessionStateError === null, 2000, 'the error cleared');
+    expect(s().sessionState?.t).toBe(0);
+  });
+});
+
 describe('Sessions view', () => {
   it('shows how far the reading of a large file is, and its Cancel stops it', async () => {
     const { host, wb } = await fakeWorkbench((h) => serveSession(h));

@@ -204,30 +204,39 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => 
   let answered: { session: number; t: number } | null = null;
   const seekLoop = async (): Promise<void> => {
     seeking = true;
-    let failedAt: number | null = null;
+    let failed: { session: number; t: number } | null = null;
     try {
       for (;;) {
         const s = get().session;
         const t = get().sessionT;
-        if (!s || (answered && answered.session === s.session && answered.t === t)) break;
-        failedAt = t;
+        if (!s) break;
+        if (answered && answered.session === s.session && answered.t === t) {
+          // Back at a position already shown: an error from the one left behind no longer applies.
+          if (get().sessionStateError !== null) set({ sessionStateError: null });
+          break;
+        }
+        failed = { session: s.session, t };
         const state = await client.call('session.stateAt', { session: s.session, t });
-        failedAt = null;
+        failed = null;
         answered = { session: s.session, t };
         if (get().session?.session === s.session) set({ sessionState: state, sessionStateError: null });
       }
     } catch (e) {
-      set({ sessionStateError: `Could not load the state at this point: ${plainError(e)}` });
+      // Said only about the session still open (not one closed or replaced meanwhile).
+      if (failed && get().session?.session === failed.session) set({ sessionStateError: `Could not load the state at this point: ${plainError(e)}` });
     } finally {
       seeking = false;
     }
-    // Moved again while the failing call was out: try the new position (not the failed one again).
-    if (failedAt !== null && get().session && get().sessionT !== failedAt) void seekLoop();
+    // Moved again, or another session opened, while the failing call was out: try that (not the failed one again).
+    const now = get().session;
+    if (failed !== null && now && (now.session !== failed.session || get().sessionT !== failed.t)) void seekLoop();
   };
 
   // ---- what-if job events, also those that come before the job's id is known ----
   type JobEvent = { progress?: WhatIfRun['progress']; done?: { outcome: 'done' | 'cancelled' | 'failed'; error?: string; result?: unknown } };
   const early = new Map<number, JobEvent>();
+  /** Bumped by each startWhatIf: an answer for an older run is not this one's. */
+  let whatIfRuns = 0;
   const applyJob = (job: number, ev: JobEvent): void => {
     const w = get().whatIf;
     if (!w || w.job !== job) return;
@@ -350,7 +359,7 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => 
       if (p === '' || get().sessionOpening) return false;
       set({ sessionOpening: true, sessionOpenProgress: null, sessionError: null });
       try {
-        const info = await client.call('session.open', { path: p });
+        const info = await client.call('session.open', { path: p }, { timeoutMs: 0 });
         const prev = get().session;
         if (get().whatIf?.state === 'running') await get().cancelWhatIf();
         if (prev) client.call('session.close', { session: prev.session }).catch(() => undefined);
@@ -466,13 +475,15 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => 
         });
         const rows = lines.length - 1;
         const where = await save(`${lines.join('\r\n')}\r\n`);
+        if (get().session?.session !== s.session) return;
         set({
           csvExport: where === null
             ? { state: 'cancelled', done: rows, total: rows, message: null }
             : { state: 'done', done: rows, total: rows, message: where },
         });
       } catch (e) {
-        set({ csvExport: { state: 'failed', done: 0, total: null, message: `Could not export: ${plainError(e)}` } });
+        // Not said of another session opened meanwhile.
+        if (get().session?.session === s.session) set({ csvExport: { state: 'failed', done: 0, total: null, message: `Could not export: ${plainError(e)}` } });
       }
     },
 
@@ -483,12 +494,14 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => 
       if (!s) return;
       if (get().whatIf?.state === 'running') await get().cancelWhatIf();
       early.clear();
+      const mine = ++whatIfRuns;
       set({ whatIf: { session: s.session, job: null, state: 'starting', label, progress: null, summary: null, changed: [], error: null } });
       try {
         const { job } = await client.call('session.whatIf', { session: s.session, source, filename });
         const w = get().whatIf;
-        if (!w || w.session !== s.session || w.state !== 'starting') {
-          // Replaced or the session closed meanwhile: this run is nobody's any more.
+        if (mine !== whatIfRuns || !w || w.session !== s.session || w.state !== 'starting') {
+          // Replaced by a newer run, cancelled while starting, or the session closed meanwhile:
+          // this job is nobody's any more.
           client.call('job.cancel', { job }).catch(() => undefined);
           return;
         }
@@ -499,12 +512,17 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => 
         if (ev?.done) applyJob(job, { done: ev.done });
       } catch (e) {
         const w = get().whatIf;
-        if (w && w.state === 'starting') set({ whatIf: { ...w, state: 'failed', error: callError(e) } });
+        if (mine === whatIfRuns && w && w.state === 'starting') set({ whatIf: { ...w, state: 'failed', error: callError(e) } });
       }
     },
 
     cancelWhatIf: async () => {
       const w = get().whatIf;
+      if (w?.state === 'starting') {
+        // No job id yet: the run is marked cancelled now, and its job is cancelled when the id comes.
+        set({ whatIf: { ...w, state: 'cancelled' } });
+        return;
+      }
       if (!w || w.job === null || w.state !== 'running') return;
       try {
         await client.call('job.cancel', { job: w.job });

@@ -1,7 +1,7 @@
 // The recorded pending queue at the timeline position: read-only (nothing can be decided in a
 // recording), virtualised like the live queue, the same columns. A click shows the request in
 // the Sessions view's inspector.
-import { useMemo, useRef } from 'react';
+import { useCallback, useMemo, useRef } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { PendingRequest } from '../../../../electron/protocol/schema';
 import { useWorkbench } from '../../context';
@@ -16,7 +16,8 @@ const STATE_LABEL: Record<PendingRequest['state'], string> = {
 
 export function SessionPending() {
   const state = useWorkbench((s) => s.sessionState);
-  const t = useWorkbench((s) => s.sessionT);
+  // The position matters here only until its state is in (not on every step of the slider).
+  const t = useWorkbench((s) => (s.sessionState ? null : s.sessionT));
   const inspected = useWorkbench((s) => s.sessionInspected);
   const inspect = useWorkbench((s) => s.inspectSessionRequest);
   const multi = useWorkbench((s) => (s.session?.listeners.length ?? 0) > 1);
@@ -25,15 +26,16 @@ export function SessionPending() {
     () => [...(state?.pending ?? [])].sort((a, b) => a.firstOfferT - b.firstOfferT || a.listener - b.listener || a.id - b.id),
     [state],
   );
+  const getItemKey = useCallback((i: number) => `${rows[i]!.listener}:${rows[i]!.id}`, [rows]);
   const virtualizer = useVirtualizer({
     count: rows.length,
     getScrollElement: () => parentRef.current,
     estimateSize: () => ROW,
     overscan: 10,
-    getItemKey: (i) => `${rows[i]!.listener}:${rows[i]!.id}`,
+    getItemKey,
   });
   // Ages are as of the state shown (which may trail the slider for a moment).
-  const at = state?.t ?? t;
+  const at = state?.t ?? t ?? 0;
 
   return (
     <section className="panel queue session-pending" aria-label="Pending at this point">

@@ -2,7 +2,7 @@
 // the script in the editor, a live listener's running script, or a template. Progress while it
 // runs; then the summary (same / changed / unfinished / script errors) and every request whose
 // final verdict changed, recorded → now. A click on one shows the recorded request.
-import { useMemo, useRef, useState } from 'react';
+import { useCallback, useMemo, useRef, useState } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useWorkbench, useWorkbenchContext } from '../../context';
 import { plainError } from '../../store/deps';
@@ -35,18 +35,24 @@ export function WhatIfPanel() {
   // The editor is the default; without one (no listener yet) the first template is.
   const effective = choice === 'editor' && !editor ? `template:${templates[0]!.id}` : choice;
 
-  const rows = whatIf?.changed ?? [];
+  const rows = useMemo(() => whatIf?.changed ?? [], [whatIf?.changed]);
+  // Stable until the rows change: a new key function makes the virtualiser measure every row again.
+  const getItemKey = useCallback((i: number) => `${rows[i]!.listener}:${rows[i]!.id}`, [rows]);
   const virtualizer = useVirtualizer({
     count: rows.length,
     getScrollElement: () => parentRef.current,
     estimateSize: () => ROW,
     overscan: 10,
-    getItemKey: (i) => `${rows[i]!.listener}:${rows[i]!.id}`,
+    getItemKey,
   });
 
   const running = whatIf !== null && (whatIf.state === 'starting' || whatIf.state === 'running');
+  // Between the click and the start (a listener's script is asked for first): no second start.
+  const [asking, setAsking] = useState(false);
   const run = async (): Promise<void> => {
+    if (asking) return;
     setError(null);
+    setAsking(true);
     try {
       if (effective === 'editor' && editor) {
         await start(editor.source, editor.filename, `the editor's ${editor.filename}${editor.listener !== null ? ` (listener #${editor.listener})` : ''}`);
@@ -64,6 +70,8 @@ export function WhatIfPanel() {
       }
     } catch (e) {
       setError(`Could not start: ${plainError(e)}`);
+    } finally {
+      setAsking(false);
     }
   };
 
@@ -76,7 +84,9 @@ export function WhatIfPanel() {
       case 'starting': return 'Starting…';
       case 'running': return `Re-evaluating with ${whatIf.label}…`;
       case 'done': return `Re-evaluated with ${whatIf.label}.`;
-      case 'cancelled': return `Cancelled: the counts cover the requests replayed until then (${whatIf.label}).`;
+      case 'cancelled': return whatIf.summary
+        ? `Cancelled: the counts cover the requests replayed until then (${whatIf.label}).`
+        : `Cancelled before it started (${whatIf.label}).`;
       case 'failed': return null;
     }
   }, [whatIf]);
@@ -95,8 +105,8 @@ export function WhatIfPanel() {
           {templates.map((t) => <option key={t.id} value={`template:${t.id}`}>Template: {t.label}</option>)}
         </select>
         {running
-          ? <button type="button" onClick={() => void cancel()} disabled={whatIf.job === null}>Cancel</button>
-          : <button type="button" className="primary" onClick={() => void run()}>Re-evaluate</button>}
+          ? <button type="button" onClick={() => void cancel()}>Cancel</button>
+          : <button type="button" className="primary" onClick={() => void run()} disabled={asking}>Re-evaluate</button>}
       </div>
       {error ? <div className="error-text" role="alert">{error}</div> : null}
       {whatIf?.state === 'failed' ? <div className="error-text" role="alert" data-testid="whatif-error">{whatIf.error}</div> : null}
