@@ -433,8 +433,16 @@ describe('Sessions view', () => {
     fireEvent.click(row);
     const inspector = await screen.findByTestId('session-inspector');
     await waitFor(() => expect(within(inspector).getByTestId('caller-data-hex').textContent).toContain('HELLO 3'));
-    expect(within(inspector).getByTestId('final').textContent).toContain('accept');
+    // As at 2 s: deferred, its offer at 3 s and its decision not made yet.
+    expect(within(inspector).queryByTestId('final')).toBeNull();
+    expect(within(inspector).getAllByRole('row').some((r) => /2\s*00:03\.000\s*accept/.test(r.textContent!))).toBe(false);
+    expect(within(inspector).getByTestId('session-inspector-later').textContent).toBe('As at 00:02.000: 1 later offer not shown; decided later (accept at 00:03.000).');
+    // At 3 s it is decided: the final state and the second offer show.
+    fireEvent.change(screen.getByLabelText('Timeline position'), { target: { value: '3000' } });
+    await waitFor(() => expect(within(inspector).getByTestId('final').textContent).toContain('accept'));
     expect(within(inspector).getAllByRole('row').some((r) => /2\s*00:03\.000\s*accept/.test(r.textContent!))).toBe(true);
+    fireEvent.change(screen.getByLabelText('Timeline position'), { target: { value: '2000' } });
+    await waitFor(() => expect(screen.getAllByTestId('session-decision-row')).toHaveLength(2));
     // A recent decision: the inspector follows.
     fireEvent.click(screen.getAllByTestId('session-decision-row')[0]!);
     await waitFor(() => expect(within(screen.getByTestId('session-inspector')).getByTestId('caller-data-hex').textContent).toContain('NOPE'));
