@@ -250,6 +250,22 @@ describe('store with a scripted host', () => {
     expect(wb.store.getState().simulations.at(-1)!.job).toBe(100 + SIMULATIONS_KEPT + 4);
   });
 
+  it('asks each listener\'s history once for both charts, not again on every resync', async () => {
+    const { host, wb } = await fakeWorkbench((h) => {
+      h.listeners = [listenerState(1), listenerState(2)];
+      h.handlers['metrics.get'] = (p) => ({
+        listener: p.listener, latency: [[5, 250]], conditionUs: [], queue: [], verdicts: [], counts: { accept: 1, reject: 0, expire: 0, withdraw: 0, error: 0 },
+      });
+    });
+    await until(() => wb.latency.size === 2, 2000, 'both listeners\' latency history');
+    expect(host.callsOf('metrics.get').map((c) => c.listener).sort()).toEqual([1, 2]);
+    await wb.store.getState().resync();
+    await wb.store.getState().resync();
+    await sleep(50);
+    expect(host.callsOf('metrics.get')).toHaveLength(2);
+    expect(wb.store.getState().metrics.of(1)?.latency.size).toBe(1);
+  });
+
   it('dispose detaches the store and every slice from the client', async () => {
     const { wb } = await fakeWorkbench();
     const handlers = wb.client as unknown as { eventHandlers: Set<unknown>; statusHandlers: Set<unknown> };

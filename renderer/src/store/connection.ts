@@ -3,7 +3,7 @@ import { DECISIONS_KEPT, requestKey, type ConnectionSlice, type RequestKey } fro
 import { plainError, type Slice } from './deps';
 import type { PendingRequest } from '../../../electron/protocol/schema';
 
-export const createConnectionSlice: Slice<ConnectionSlice> = ({ client, latency }) => (set, get) => {
+export const createConnectionSlice: Slice<ConnectionSlice> = ({ client }) => (set, get) => {
   let generation = 0;
   let inFlight: Promise<void> | null = null;
   let again = false;
@@ -31,12 +31,6 @@ export const createConnectionSlice: Slice<ConnectionSlice> = ({ client, latency 
       hostClockOffset: info.t - performance.now(),
       activeListener: s.activeListener !== null && listeners[s.activeListener] ? s.activeListener : (info.listeners[0]?.id ?? null),
     });
-    // Latency history for the chart; a failure here only leaves the chart shorter.
-    for (const l of info.listeners) {
-      client.call('metrics.get', { listener: l.id })
-        .then((m) => latency.seed(l.id, m.latency.map(([t, latencyUs]) => ({ t, latencyUs, listener: l.id }))))
-        .catch(() => undefined);
-    }
   };
 
   return {

@@ -322,7 +322,7 @@ export interface MetricsSlice {
   metrics: MetricsFeed;
 }
 
-export const createMetricsSlice: Slice<MetricsSlice> = ({ client, track }) => (_set, _get, api) => {
+export const createMetricsSlice: Slice<MetricsSlice> = ({ client, track, latency }) => (_set, _get, api) => {
   const feed = new MetricsFeed();
   let hostId: string | null = client.hello?.hostId ?? null;
   // Listeners whose history was asked for on this connection; `generation` drops late answers.
@@ -333,7 +333,13 @@ export const createMetricsSlice: Slice<MetricsSlice> = ({ client, track }) => (_
     seeded.add(listener);
     const gen = generation;
     client.call('metrics.get', { listener })
-      .then((m) => { if (gen === generation) feed.seed(m); })
+      .then((m) => {
+        // Not for a listener removed (or a connection replaced) while the answer was on its way.
+        if (gen !== generation || !seeded.has(listener)) return;
+        feed.seed(m);
+        // The live view's latency chart has the same history (one metrics.get for both).
+        latency.seed(listener, m.latency.map(([t, latencyUs]) => ({ t, latencyUs, listener })));
+      })
       // Without its history a chart starts from the live events; asked again on reconnection.
       .catch(() => { if (gen === generation) seeded.delete(listener); });
   };
