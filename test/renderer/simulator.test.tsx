@@ -37,6 +37,13 @@ describe('simulation form checks', () => {
   it('names what is wrong with each field', () => {
     expect(problemsOf({ count: '0' }).count).toMatch(/from 1 to 1,000,000/);
     expect(problemsOf({ count: '2.5' }).count).toBeDefined();
+    // Numbers as people write them, and not what Number() would make of other things.
+    for (const ok of ['1000', '1,000', '10 000', '1_000']) expect(problemsOf({ count: ok }).count).toBeUndefined();
+    for (const bad of ['1,5', '0x10', '1e3', '1,0000', ' ', '12a']) expect(problemsOf({ count: bad }).count).toBeDefined();
+    expect(problemsOf({ rate: '1e3' }).rate).toBeDefined();
+    expect(problemsOf({ rate: '12.5' }).rate).toBeUndefined();
+    expect(problemsOf({ abortRatio: '0x1' }).abortRatio).toBeDefined();
+    expect(problemsOf({ abortRatio: '.25' }).abortRatio).toBeUndefined();
     expect(problemsOf({ concurrency: '20000' }).concurrency).toMatch(/from 1 to 10,000/);
     expect(problemsOf({ rate: '-3' }).rate).toMatch(/above 0/);
     expect(problemsOf({ abortRatio: '1.5' }).abortRatio).toMatch(/from 0 to 1/);
@@ -118,11 +125,17 @@ describe('simulator view', () => {
     await waitFor(() => expect(host.callsOf('job.cancel')).toEqual([{ job: 7 }]));
     await waitFor(() => expect(within(run).getByRole('button', { name: 'Cancelling…' })).toBeTruthy());
 
-    act(() => host.events([{ type: 'job-done', t: 2, job: 7, kind: 'simulate', outcome: 'cancelled', result: { ...REPORT, reason: 'cancelled', count: 60, cancelled: 40 } }]));
+    // A consistent cancelled report: 60 outcomes (54 served, 5 reset, 1 timeout) of 100.
+    const cancelledReport = {
+      ...REPORT, reason: 'cancelled', count: 60, cancelled: 40, started: 100, connected: 59,
+      outcomes: { ...REPORT.outcomes, served: 54, reset: 5, timeout: 1 },
+    };
+    act(() => host.events([{ type: 'job-done', t: 2, job: 7, kind: 'simulate', outcome: 'cancelled', result: cancelledReport }]));
     await waitFor(() => expect(run.getAttribute('data-state')).toBe('cancelled'));
     const report = screen.getByTestId('sim-report');
     expect(report.textContent).toContain('60 of 100 connections had an outcome in 310 ms (cancelled); 40 were closed unfinished.');
-    expect(within(report).getByTestId('outcome-served').textContent).toBe('served90150.0%bytes came back from the server');
+    expect(within(report).getByTestId('outcome-served').textContent).toBe('served5490.0%bytes came back from the server');
+    expect(within(report).getByTestId('outcome-reset').textContent).toMatch(/^reset58\.3%/);
     const latency = within(report).getByRole('table', { name: 'Latency percentiles' });
     expect(latency.textContent).toContain('connect0.210.401.352.80');
     expect(latency.textContent).toContain('outcome0.521.102.954.10');

@@ -73,10 +73,13 @@ type Problems = Partial<Record<DraftField, string>>;
 export function parseSimulationDraft(d: SimulationDraft, listeners: Record<number, ListenerChoice>): { params: SimulationParams | null; problems: Problems } {
   const problems: Problems = {};
   const int = (f: DraftField, min: number, max: number, words: string, optional = false): number | undefined => {
-    const text = String(d[f]).trim().replace(/[_,\s]/g, '');
-    if (text === '' && optional) return undefined;
-    const n = Number(text);
-    if (text === '' || !Number.isInteger(n) || n < min || n > max) problems[f] = words;
+    const raw = String(d[f]).trim();
+    if (raw === '' && optional) return undefined;
+    // Digits, optionally grouped in threes by commas, spaces or underscores (1,000 / 10 000 / 1_000);
+    // not "1,5", "0x10" or "1e3", which Number() would read as something else than was meant.
+    const ok = /^\d+$/.test(raw) || /^\d{1,3}([,_ ]\d{3})+$/.test(raw);
+    const n = ok ? Number(raw.replace(/[,_ ]/g, '')) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) problems[f] = words;
     return n;
   };
 
@@ -97,7 +100,7 @@ export function parseSimulationDraft(d: SimulationDraft, listeners: Record<numbe
   let rate: number | undefined;
   const rateText = d.rate.trim();
   if (rateText !== '') {
-    rate = Number(rateText);
+    rate = /^\d+(\.\d+)?$/.test(rateText) ? Number(rateText) : NaN;
     if (!Number.isFinite(rate) || rate <= 0 || rate > 1_000_000) {
       problems.rate = 'New connections per second: a number above 0, at most 1,000,000. Leave it empty for as fast as the concurrency allows.';
     }
@@ -120,7 +123,7 @@ export function parseSimulationDraft(d: SimulationDraft, listeners: Record<numbe
   let abortRatio: number | undefined;
   const ratioText = d.abortRatio.trim();
   if (ratioText !== '') {
-    abortRatio = Number(ratioText);
+    abortRatio = /^(\d+(\.\d*)?|\.\d+)$/.test(ratioText) ? Number(ratioText) : NaN;
     if (!Number.isFinite(abortRatio) || abortRatio < 0 || abortRatio > 1) {
       problems.abortRatio = 'A share from 0 to 1: 0.1 means one client in ten resets its own connection.';
     }
