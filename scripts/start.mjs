@@ -34,7 +34,13 @@ if (!electron) {
 }
 
 function run(script) {
-  const r = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', '--silent', script], { cwd: ROOT, stdio: 'inherit' });
+  // Through npm's own script with this Node when npm started us (npm_execpath): npm.cmd cannot be
+  // spawned without a shell on Windows since Node 20.12.2.
+  const npmCli = process.env.npm_execpath;
+  const r = npmCli
+    ? spawnSync(process.execPath, [npmCli, 'run', '--silent', script], { cwd: ROOT, stdio: 'inherit' })
+    : spawnSync('npm', ['run', '--silent', script], { cwd: ROOT, stdio: 'inherit', shell: process.platform === 'win32' });
+  if (r.error) process.stderr.write(`${name}: could not run npm run ${script}: ${r.error.message}\n`);
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 

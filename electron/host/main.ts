@@ -4,7 +4,8 @@
 //  - an Electron utilityProcess (`process.parentPort` exists): each message that carries a
 //    MessagePortMain is one UI connection on that port.
 // Either way it says {ready:true} once QuickJS is loaded and {lost} whenever what a crash would
-// lose changes, and on SIGTERM / SIGINT (or when the parent goes away) it closes the host — which
+// lose changes, and on SIGTERM / SIGINT (or when the parent goes away, or — utilityProcess — when
+// the parent posts {shutdown:true}, as the desktop app does on quit) it closes the host — which
 // stops the listeners and ends the recording with its `end` record — and exits 0.
 import { AcceptHost } from './host';
 import { attachConnection, type HostConnection } from './connection';
@@ -60,7 +61,8 @@ class PortMainTransport extends BaseTransport {
 
 // ---- the process ----------------------------------------------------------------------------------
 
-function onShutdown(host: () => AcceptHost | null): void {
+/** Installs the clean shutdown on signals and a lost parent, and returns it for other callers. */
+function onShutdown(host: () => AcceptHost | null): () => void {
   let done = false;
   const shutdown = (): void => {
     if (done) return;
@@ -73,6 +75,12 @@ function onShutdown(host: () => AcceptHost | null): void {
   process.on('SIGINT', shutdown);
   // An IPC parent that dies (even by SIGKILL) closes the channel: do not outlive it.
   process.on('disconnect', shutdown);
+  return shutdown;
+}
+
+/** The utilityProcess parent's request to close cleanly (electron/main/host-process.ts). */
+function isShutdownRequest(data: unknown): boolean {
+  return typeof data === 'object' && data !== null && (data as { shutdown?: unknown }).shutdown === true;
 }
 
 async function runChild(): Promise<void> {
@@ -117,13 +125,17 @@ async function runChild(): Promise<void> {
 
 async function runUtility(parentPort: ParentPortLike): Promise<void> {
   let host: AcceptHost | null = null;
-  onShutdown(() => host);
+  const shutdown = onShutdown(() => host);
   const early: PortMainLike[] = [];
   const open = (port: PortMainLike): void => {
     const transport: Transport = new PortMainTransport(port);
     attachConnection(host!, transport); // it disposes itself when the port closes
   };
   parentPort.on('message', (e) => {
+    if (isShutdownRequest(e.data)) {
+      shutdown();
+      return;
+    }
     const port = e.ports?.[0];
     if (!port) return;
     if (host) open(port);

@@ -4,11 +4,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  BrowserWindow, Menu, MessageChannelMain, app, dialog, ipcMain, session, shell, utilityProcess,
+  BrowserWindow, Menu, MessageChannelMain, app, dialog, ipcMain, screen, session, utilityProcess,
   type IpcMainInvokeEvent, type WebContents,
 } from 'electron';
 import { z } from 'zod';
-import { CONTENT_SECURITY_POLICY, hardenContents, isAppUrl, windowOptions } from './security';
+import { contentSecurityPolicy, devServerUrl, hardenContents, isAppUrl, onScreenBounds, windowOptions } from './security';
 import { SettingsStore } from './settings';
 import { menuTemplate, type MenuAction } from './menu';
 import { ElectronHostSupervisor } from './host-process';
@@ -20,7 +20,6 @@ export interface AppPaths {
   preload: string;
   hostMain: string;
   rendererIndex: string;
-  platformNotes: string;
 }
 
 export function appPaths(mainDir: string): AppPaths {
@@ -30,7 +29,6 @@ export function appPaths(mainDir: string): AppPaths {
     preload: path.join(mainDir, '../preload/preload.js'),
     hostMain: path.join(mainDir, '../host/main.js'),
     rendererIndex: path.join(root, 'dist/renderer/index.html'),
-    platformNotes: path.join(root, 'docs/platforms.md'),
   };
 }
 
@@ -40,7 +38,6 @@ export const IPC_CHANNELS = {
   'workbench:choose-recording': z.tuple([]),
   'workbench:save-csv': z.tuple([z.string().max(512 * 1024 * 1024)]),
   'workbench:recent-sessions': z.tuple([]),
-  'workbench:platform-notes': z.tuple([]),
 } as const;
 export type IpcChannel = keyof typeof IPC_CHANNELS;
 
@@ -65,9 +62,19 @@ export function registerIpc(
   }
 }
 
+/** How long the host gets to close cleanly on quit (listeners stopped, recording ended). */
+const HOST_SHUTDOWN_MS = 2000;
+
 export function startWorkbench(mainDir: string): void {
+  // One app at a time: a second start focuses the first one's window (and shares its settings).
+  if (!app.requestSingleInstanceLock()) {
+    app.quit();
+    return;
+  }
   const paths = appPaths(mainDir);
-  const devUrl = process.env.AW_DEV_URL;
+  const dev = devServerUrl(app.isPackaged, process.env.AW_DEV_URL);
+  if (dev.refused) process.stderr.write(`accept-workbench: ${dev.refused}\n`);
+  const devUrl = dev.url ?? undefined;
   const appUrl = devUrl ?? pathToFileURL(paths.rendererIndex).toString();
   let win: BrowserWindow | null = null;
   let settings: SettingsStore;
@@ -77,8 +84,10 @@ export function startWorkbench(mainDir: string): void {
     (line) => process.stderr.write(`accept-workbench: ${line}\n`),
   );
 
+  // From the app's window, its top frame (not a frame inside it), on the app's own page.
   const trusted = (event: IpcMainInvokeEvent): boolean =>
-    win !== null && event.sender === win.webContents && isAppUrl(event.senderFrame?.url ?? '', appUrl);
+    win !== null && event.sender === win.webContents && event.senderFrame === win.webContents.mainFrame &&
+    isAppUrl(event.senderFrame?.url ?? '', appUrl);
 
   const send = (action: MenuAction): void => { win?.webContents.send('workbench:menu', action); };
   const chooseSession = async (): Promise<string | null> => {
@@ -94,7 +103,6 @@ export function startWorkbench(mainDir: string): void {
     return r.canceled ? null : r.filePath ?? null;
   };
   const chooseRecording = (): Promise<string | null> => chooseSave('Save recording as', 'session.jsonl', 'jsonl');
-  const openPlatformNotes = (): void => { void shell.openPath(paths.platformNotes); };
   const showAbout = (): void => {
     if (!win) return;
     void dialog.showMessageBox(win, {
@@ -105,13 +113,13 @@ export function startWorkbench(mainDir: string): void {
   };
   const buildMenu = (): void => {
     Menu.setApplicationMenu(Menu.buildFromTemplate(menuTemplate(
-      { send, chooseSession, chooseRecording, openPlatformNotes, showAbout, clearRecent: () => { settings.clearRecentSessions(); buildMenu(); } },
+      { send, chooseSession, chooseRecording, showAbout, clearRecent: () => { settings.clearRecentSessions(); buildMenu(); } },
       { isMac: process.platform === 'darwin', dev: devUrl !== undefined, recent: settings.settings.recentSessions },
     )));
   };
 
   const createWindow = (): void => {
-    const bounds = settings.settings.window;
+    const bounds = onScreenBounds(settings.settings.window, screen.getAllDisplays().map((d) => d.workArea));
     win = new BrowserWindow(windowOptions(paths.preload, bounds));
     const contents: WebContents = win.webContents;
     if (bounds.maximized) win.maximize();
@@ -130,12 +138,19 @@ export function startWorkbench(mainDir: string): void {
     void (devUrl ? win.loadURL(devUrl) : win.loadFile(paths.rendererIndex));
   };
 
+  app.on('second-instance', () => {
+    if (!win) return;
+    if (win.isMinimized()) win.restore();
+    win.focus();
+  });
   app.on('web-contents-created', (_e, contents) => hardenContents(contents, appUrl));
   void app.whenReady().then(() => {
     settings = new SettingsStore(path.join(app.getPath('userData'), 'settings.json'));
-    // The packaged page carries the policy in a meta tag; headers cover the dev server too.
+    // The packaged page carries the policy in a meta tag; headers cover the dev server too, with
+    // what its hot reload needs (its inline preamble script, its websocket) and only there.
+    const policy = contentSecurityPolicy(devUrl ? { url: devUrl } : undefined);
     session.defaultSession.webRequest.onHeadersReceived((details, cb) => {
-      cb({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] } });
+      cb({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [policy] } });
     });
     session.defaultSession.setPermissionRequestHandler((_wc, _perm, cb) => cb(false));
     registerIpc(ipcMain, trusted, {
@@ -147,12 +162,19 @@ export function startWorkbench(mainDir: string): void {
         return p;
       },
       'workbench:recent-sessions': () => settings.settings.recentSessions,
-      'workbench:platform-notes': openPlatformNotes,
     });
     buildMenu();
     supervisor.start();
     createWindow();
   });
   app.on('window-all-closed', () => app.quit());
-  app.on('before-quit', () => supervisor.stop());
+  // On quit the host closes cleanly first (a recording in progress gets its end record); it is
+  // killed if it takes longer than HOST_SHUTDOWN_MS.
+  let hostClosed = false;
+  app.on('before-quit', (e) => {
+    if (hostClosed) return;
+    e.preventDefault();
+    hostClosed = true;
+    void supervisor.shutdown(HOST_SHUTDOWN_MS).then(() => app.quit());
+  });
 }

@@ -6,14 +6,14 @@ export type MenuAction =
   | { action: 'new-listener' }
   | { action: 'open-session'; path: string }
   | { action: 'record-to'; path: string }
-  | { action: 'export-csv' };
+  | { action: 'export-csv' }
+  | { action: 'platform-notes' };
 
 export interface MenuHandlers {
   /** Sends an action to the renderer. */
   send(action: MenuAction): void;
   chooseSession(): Promise<string | null>;
   chooseRecording(): Promise<string | null>;
-  openPlatformNotes(): void;
   showAbout(): void;
   clearRecent(): void;
 }
@@ -58,7 +58,8 @@ export function menuTemplate(h: MenuHandlers, opts: { isMac: boolean; dev: boole
   const help: MenuItemConstructorOptions = {
     role: 'help',
     submenu: [
-      { label: 'Platform notes', click: () => h.openPlatformNotes() },
+      // The renderer shows its bundled copy: docs/ sits inside app.asar, where no other program can open it.
+      { label: 'Platform notes', click: () => h.send({ action: 'platform-notes' }) },
       { label: 'About Accept Workbench', click: () => h.showAbout() },
     ],
   };

@@ -61,12 +61,21 @@ export class SettingsStore {
     this.save();
   }
 
-  /** Written to a temporary file and renamed, so a crash mid-write keeps the old settings. */
+  /**
+   * Written to a temporary file, flushed to disk, then renamed over the old one: a crash or a power
+   * cut mid-write keeps the old settings or the new ones, never a half-written file.
+   */
   private save(): void {
     try {
       fs.mkdirSync(path.dirname(this.file), { recursive: true });
       const tmp = `${this.file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify(this.current, null, 2) + '\n');
+      const fd = fs.openSync(tmp, 'w');
+      try {
+        fs.writeSync(fd, JSON.stringify(this.current, null, 2) + '\n');
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
       fs.renameSync(tmp, this.file);
     } catch {
       // Settings are a convenience: failing to save them must not disturb the app.

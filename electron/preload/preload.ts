@@ -68,6 +68,5 @@ contextBridge.exposeInMainWorld('workbench', {
   chooseRecording: (): Promise<string | null> => ipcRenderer.invoke('workbench:choose-recording'),
   saveCsv: (text: string): Promise<string | null> => ipcRenderer.invoke('workbench:save-csv', text),
   recentSessions: (): Promise<string[]> => ipcRenderer.invoke('workbench:recent-sessions'),
-  openPlatformNotes: (): Promise<void> => ipcRenderer.invoke('workbench:platform-notes'),
   onMenu: (handler: (action: unknown) => void) => { ipcRenderer.on('workbench:menu', (_e, action: unknown) => handler(action)); },
 });

@@ -18,8 +18,6 @@ interface WorkbenchPreload {
   chooseRecording?(): Promise<string | null>;
   saveCsv?(text: string): Promise<string | null>;
   recentSessions?(): Promise<string[]>;
-  /** Opens the platform notes in the desktop app's own window. */
-  openPlatformNotes?(): Promise<void>;
   onMenu?(handler: (action: unknown) => void): void;
 }
 

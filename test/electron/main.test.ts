@@ -14,11 +14,13 @@ interface FakeContents extends EventEmitter {
   postMessage: ReturnType<typeof vi.fn>;
   send: ReturnType<typeof vi.fn>;
   openHandler: ((d: { url: string }) => { action: string }) | null;
+  mainFrame: { url: string };
   setWindowOpenHandler(h: (d: { url: string }) => { action: string }): void;
 }
 
 function fakeContents(): FakeContents {
   const c = new EventEmitter() as FakeContents;
+  c.mainFrame = { url: '' };
   c.postMessage = vi.fn();
   c.send = vi.fn();
   c.openHandler = null;
@@ -43,6 +45,8 @@ vi.mock('electron', async () => {
     whenReady: () => Promise.resolve(),
     getPath: () => fake.userData,
     quit: vi.fn(),
+    isPackaged: false,
+    requestSingleInstanceLock: vi.fn(() => true),
   });
   fake.app = app;
   class BrowserWindow extends EE {
@@ -57,6 +61,9 @@ vi.mock('electron', async () => {
     loadURL = vi.fn(() => Promise.resolve());
     getNormalBounds = () => ({ width: 1111, height: 777, x: 10, y: 20 });
     isMaximized = () => false;
+    isMinimized = () => true;
+    restore = vi.fn();
+    focus = vi.fn();
   }
   class MessageChannelMain {
     port1 = { name: 'port1' };
@@ -73,7 +80,7 @@ vi.mock('electron', async () => {
       showSaveDialog: vi.fn(() => Promise.resolve({ canceled: true })),
       showMessageBox: vi.fn(() => Promise.resolve({ response: 0 })),
     },
-    shell: { openPath: vi.fn(() => Promise.resolve('')) },
+    screen: { getAllDisplays: () => [{ workArea: { x: 0, y: 0, width: 1920, height: 1080 } }] },
     session: {
       defaultSession: {
         webRequest: { onHeadersReceived: (fn: typeof fake.headersHook) => { fake.headersHook = fn; } },
@@ -105,6 +112,7 @@ beforeAll(async () => {
   startWorkbench(mainDir);
   await new Promise((r) => setTimeout(r, 0));
   win = fake.windows[0]!.win as Win;
+  win.webContents.mainFrame.url = appUrl;
 });
 
 describe('the window', () => {
@@ -148,7 +156,7 @@ describe('the window', () => {
 });
 
 describe('IPC', () => {
-  const trustedEvent = () => ({ sender: win.webContents, senderFrame: { url: appUrl } });
+  const trustedEvent = () => ({ sender: win.webContents, senderFrame: win.webContents.mainFrame });
 
   it('registers a handler for every channel the preload uses', () => {
     expect([...fake.handlers.keys()].sort()).toEqual(Object.keys(IPC_CHANNELS).sort());
@@ -173,6 +181,8 @@ describe('IPC', () => {
     expect(call({ sender: other, senderFrame: { url: appUrl } }, 'a,b')).toThrow(IpcRefused);
     expect(call({ sender: win.webContents, senderFrame: { url: 'https://example.com/' } }, 'a,b')).toThrow(/untrusted sender/);
     expect(call({ sender: win.webContents, senderFrame: null }, 'a,b')).toThrow(IpcRefused);
+    // A frame inside the page, even on the app's own URL, is not the page.
+    expect(call({ sender: win.webContents, senderFrame: { url: appUrl } }, 'a,b')).toThrow(/untrusted sender/);
     expect(call(trustedEvent(), 42)).toThrow(/invalid arguments/);
     expect(call(trustedEvent(), 'a', 'b')).toThrow(/invalid arguments/);
   });
@@ -194,6 +204,10 @@ describe('menus', () => {
     const file = template.find((m) => m.label === 'File')!;
     file.submenu!.find((i) => i.label === 'New listener…')!.click!();
     expect(win.webContents.send).toHaveBeenCalledWith('workbench:menu', { action: 'new-listener' });
+    // The platform notes are the renderer's bundled copy (docs/ is inside app.asar when packaged).
+    const help = template.find((m) => (m as { role?: string }).role === 'help')!;
+    help.submenu!.find((i) => i.label === 'Platform notes')!.click!();
+    expect(win.webContents.send).toHaveBeenCalledWith('workbench:menu', { action: 'platform-notes' });
   });
 });
 
@@ -239,5 +253,107 @@ describe('settings', () => {
     expect(again[0]).toBe('/s/5.jsonl');
     expect(again).toHaveLength(MAX_RECENT_SESSIONS);
     expect(new Set(again).size).toBe(again.length);
+  });
+});
+
+describe('policy, dev server, window position', () => {
+  it('the dev server gets its inline preamble and websocket; the packaged policy stays strict', async () => {
+    const { contentSecurityPolicy, devServerUrl } = await import('../../electron/main/security');
+    const strict = contentSecurityPolicy();
+    expect(strict).toMatch(/script-src 'self';/);
+    expect(strict).toMatch(/connect-src 'self';/);
+    const dev = contentSecurityPolicy({ url: 'http://127.0.0.1:5173/' });
+    expect(dev).toMatch(/script-src 'self' 'unsafe-inline';/);
+    expect(dev).toMatch(/connect-src 'self' ws:\/\/127\.0\.0\.1:5173;/);
+    expect(contentSecurityPolicy({ url: 'http://127.0.0.1:5173/', scriptHashes: ['sha256-' + 'A'.repeat(43) + '='] })).toMatch(/script-src 'self' 'sha256-A+=';/);
+    expect(devServerUrl(false, 'http://127.0.0.1:5173/')).toEqual({ url: 'http://127.0.0.1:5173/', refused: null });
+    expect(devServerUrl(false, undefined)).toEqual({ url: null, refused: null });
+    expect(devServerUrl(true, 'http://127.0.0.1:5173/').refused).toMatch(/packaged/);
+    expect(devServerUrl(false, 'https://example.com/').refused).toMatch(/on this machine/);
+    expect(devServerUrl(false, 'not a url').refused).toMatch(/not a URL/);
+  });
+
+  it('a saved position no display shows any more is dropped (the size stays)', async () => {
+    const { onScreenBounds } = await import('../../electron/main/security');
+    const screen = [{ x: 0, y: 0, width: 1920, height: 1080 }];
+    expect(onScreenBounds({ width: 1200, height: 800, x: 100, y: 50 }, screen)).toEqual({ width: 1200, height: 800, x: 100, y: 50 });
+    expect(onScreenBounds({ width: 1200, height: 800, x: 2500, y: 50 }, screen)).toEqual({ width: 1200, height: 800 });
+    expect(onScreenBounds({ width: 1200, height: 800, x: 100, y: -900 }, screen)).toEqual({ width: 1200, height: 800 });
+    expect(onScreenBounds({ width: 1200, height: 800 }, screen)).toEqual({ width: 1200, height: 800 });
+  });
+
+  it('a second start focuses the first window', () => {
+    const w = win as unknown as { restore: ReturnType<typeof vi.fn>; focus: ReturnType<typeof vi.fn> };
+    (fake.app as EventEmitter).emit('second-instance');
+    expect(w.restore).toHaveBeenCalled();
+    expect(w.focus).toHaveBeenCalled();
+  });
+});
+
+describe('a host that keeps dying', () => {
+  it('is left down with one status saying so; a reconnect starts it afresh', async () => {
+    const { ElectronHostSupervisor } = await import('../../electron/main/host-process');
+    const children: Array<EventEmitter & { postMessage: ReturnType<typeof vi.fn>; kill: ReturnType<typeof vi.fn> }> = [];
+    const sup = new ElectronHostSupervisor({
+      fork: () => {
+        const c = Object.assign(new EventEmitter(), { pid: 1, postMessage: vi.fn(), kill: vi.fn(() => true) });
+        children.push(c);
+        return c;
+      },
+      newChannel: () => ({ port1: {}, port2: {} }),
+    } as never, '/host.js');
+    const statuses: Array<{ state: string; reason?: string }> = [];
+    const link = { sendPort: vi.fn(), sendStatus: (s: { state: string; reason?: string }) => { statuses.push(s); } };
+    sup.start();
+    sup.connect(link);
+    vi.useFakeTimers();
+    try {
+      for (let i = 0; i < 6; i++) {
+        children.at(-1)!.emit('exit', 1);
+        await vi.advanceTimersByTimeAsync(2000);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(children).toHaveLength(6); // the first and five restarts
+    const down = statuses.filter((s) => s.state === 'disconnected');
+    expect(down).toHaveLength(6);
+    expect(down.at(-1)!.reason).toMatch(/failed 5 times within a minute and was not restarted/);
+    // Reconnect (a reload) connects again: a new host, the reason and a port.
+    sup.connect(link);
+    expect(children).toHaveLength(7);
+    expect(statuses.at(-1)).toMatchObject({ state: 'restarted' });
+    expect(children[6]!.postMessage).toHaveBeenCalledWith({ connect: true }, [{}]);
+  });
+});
+
+describe('quitting', () => {
+  it('asks the host to close cleanly, waits for it, then quits; a host that hangs is killed', async () => {
+    const app = fake.app as EventEmitter & { quit: ReturnType<typeof vi.fn> };
+    const child = fake.forks.at(-1)!.child as EventEmitter & { postMessage: ReturnType<typeof vi.fn>; kill: ReturnType<typeof vi.fn> };
+    const first = { preventDefault: vi.fn() };
+    app.emit('before-quit', first);
+    expect(first.preventDefault).toHaveBeenCalled();
+    expect(child.postMessage).toHaveBeenCalledWith({ shutdown: true });
+    expect(app.quit).not.toHaveBeenCalled();
+    child.emit('exit', 0);
+    await vi.waitFor(() => expect(app.quit).toHaveBeenCalled());
+    expect(child.kill).not.toHaveBeenCalled();
+    // The quit that follows goes through.
+    const second = { preventDefault: vi.fn() };
+    app.emit('before-quit', second);
+    expect(second.preventDefault).not.toHaveBeenCalled();
+  });
+
+  it('the supervisor kills a host that does not exit in time', async () => {
+    const { ElectronHostSupervisor } = await import('../../electron/main/host-process');
+    const c = Object.assign(new EventEmitter(), { pid: 1, postMessage: vi.fn(), kill: vi.fn(() => true) });
+    const sup = new ElectronHostSupervisor({ fork: () => c, newChannel: () => ({ port1: {}, port2: {} }) } as never, '/host.js');
+    sup.start();
+    const started = Date.now();
+    await sup.shutdown(100);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    expect(c.postMessage).toHaveBeenCalledWith({ shutdown: true });
+    expect(c.kill).toHaveBeenCalled();
   });
 });

@@ -92,6 +92,11 @@ describe('the File menu in the desktop app', () => {
       expect(screen.getByRole('tab', { name: 'Live' }).getAttribute('aria-selected')).toBe('true');
       expect(screen.getByRole('button', { name: 'Close form' })).toBeTruthy();
       expect(screen.getByRole('form', { name: 'New listener' })).toBeTruthy();
+      // Help > Platform notes: the bundled notes, closed with Escape.
+      act(() => menu!({ action: 'platform-notes' }));
+      expect(screen.getByRole('dialog', { name: 'Platform notes' })).toBeTruthy();
+      fireEvent.keyDown(window, { key: 'Escape' });
+      expect(screen.queryByRole('dialog', { name: 'Platform notes' })).toBeNull();
     } finally {
       delete (window as { workbench?: unknown }).workbench;
     }

@@ -57,8 +57,13 @@ function render(markdown: string): ReactNode[] {
 
 export function PlatformNotes({ onClose }: { onClose: () => void }) {
   const closeRef = useRef<HTMLButtonElement>(null);
+  // The focus goes to Close while the notes are open, and back where it was when they close.
   useEffect(() => {
+    const before = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     closeRef.current?.focus();
+    return () => before?.focus();
+  }, []);
+  useEffect(() => {
     const onKey = (e: KeyboardEvent): void => { if (e.key === 'Escape') onClose(); };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);

@@ -1,6 +1,6 @@
 // The top bar: which acceptor backend the host runs, the state of the connection to the host, and
 // problems with the connection itself (invalid messages, a failed resync).
-import { useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { useWorkbench } from '../context';
 import { PlatformNotes } from './PlatformNotes';
 import { RecordControl } from './sessions/RecordControl';
@@ -14,6 +14,16 @@ export function StatusBar() {
   const syncError = useWorkbench((s) => s.syncError);
   const protocolErrors = useWorkbench((s) => s.protocolErrors);
   const [notesOpen, setNotesOpen] = useState(false);
+  // Stable: the dialog moves the focus when its onClose changes.
+  const closeNotes = useCallback(() => setNotesOpen(false), []);
+  // The desktop app's Help > Platform notes.
+  const notesWanted = useWorkbench((s) => s.platformNotesWanted);
+  const seenNotesWanted = useRef(notesWanted);
+  useEffect(() => {
+    if (notesWanted === seenNotesWanted.current) return;
+    seenNotesWanted.current = notesWanted;
+    setNotesOpen(true);
+  }, [notesWanted]);
 
   const connText = connection === 'connected'
     ? 'Connected to the host'
@@ -32,10 +42,7 @@ export function StatusBar() {
           href="#platform-notes"
           onClick={(e) => {
             e.preventDefault();
-            // The desktop app has its own window for the notes; a browser gets the bundled copy.
-            const open = window.workbench?.openPlatformNotes;
-            if (open) void open().catch(() => setNotesOpen(true));
-            else setNotesOpen(true);
+            setNotesOpen(true);
           }}
           title="What WSAAccept does on each platform, and how the emulation differs"
         >
@@ -55,7 +62,7 @@ export function StatusBar() {
           {protocolErrors.length} message{protocolErrors.length === 1 ? '' : 's'} from the host ignored as invalid (last: {protocolErrors.at(-1)})
         </span>
       ) : null}
-      {notesOpen ? <PlatformNotes onClose={() => setNotesOpen(false)} /> : null}
+      {notesOpen ? <PlatformNotes onClose={closeNotes} /> : null}
     </header>
   );
 }

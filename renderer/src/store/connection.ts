@@ -97,5 +97,8 @@ export const createConnectionSlice: Slice<ConnectionSlice> = ({ client }) => (se
     },
 
     dismissLost: () => set({ lost: null, lostErrors: [] }),
+
+    platformNotesWanted: 0,
+    showPlatformNotes: () => set({ platformNotesWanted: get().platformNotesWanted + 1 }),
   };
 };

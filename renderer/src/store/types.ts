@@ -23,6 +23,9 @@ export type HostErrorEntry = Omit<Extract<HostEvent, { type: 'error' }>, 'type'>
 export type LogEntry = Omit<Extract<HostEvent, { type: 'log' }>, 'type'>;
 
 export interface ConnectionSlice {
+  /** Bumped when something (the desktop app's Help menu) wants the platform notes shown. */
+  platformNotesWanted: number;
+  showPlatformNotes(): void;
   connection: ConnectionState;
   hello: Hello | null;
   /** Why the connection went down (or the host restarted), in the host's or transport's words. */

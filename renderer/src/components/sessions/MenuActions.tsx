@@ -12,6 +12,7 @@ const MenuActionSchema = z.discriminatedUnion('action', [
   z.object({ action: z.literal('open-session'), path: z.string().min(1).max(4096) }),
   z.object({ action: z.literal('record-to'), path: z.string().min(1).max(4096) }),
   z.object({ action: z.literal('export-csv') }),
+  z.object({ action: z.literal('platform-notes') }),
 ]);
 type MenuAction = z.infer<typeof MenuActionSchema>;
 
@@ -30,6 +31,7 @@ export function useSessionsView(show: () => void): void {
   const startRecording = useWorkbench((s) => s.startRecording);
   const showSessions = useWorkbench((s) => s.showSessionsView);
   const newListener = useWorkbench((s) => s.showNewListenerForm);
+  const platformNotes = useWorkbench((s) => s.showPlatformNotes);
   const { run: exportCsv } = useCsvExport();
   const showRef = useRef(show);
   showRef.current = show;
@@ -54,6 +56,9 @@ export function useSessionsView(show: () => void): void {
         break;
       case 'new-listener':
         newListener();
+        break;
+      case 'platform-notes':
+        platformNotes();
         break;
     }
   };
