@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { HostEvent } from '../../electron/protocol/schema';
 import { MetricsFeed, TimeRing } from '../../renderer/src/store/metrics';
 import {
-  QuantileBinner, binWidthFor, histogram, percentilesOf, queueBins, verdictBins, MAX_BINS,
+  QuantileBinner, binWidthFor, computeChartData, histogram, newBinners, percentilesOf, queueBins, verdictBins, MAX_BINS,
 } from '../../renderer/src/components/charts/series';
 import { ChartsView, useChartFrames } from '../../renderer/src/components/charts/ChartsView';
 import { App } from '../../renderer/src/components/App';
@@ -292,3 +292,46 @@ describe('charts against a real host', () => {
     expect(screen.getByRole('region', { name: 'Pending queue' })).toBeTruthy();
   });
 });
+
+describe('the chart window', () => {
+  // A decision every 10 ms from 0 to 20 s, each with latency = its time (µs), and a verdict count a second.
+  const feed = new MetricsFeed();
+  feed.seed({
+    listener: 1,
+    latency: Array.from({ length: 2000 }, (_, i): [number, number] => [i * 10, i * 10]),
+    conditionUs: [], queue: [],
+    verdicts: Array.from({ length: 20 }, (_, i): [number, number, number, number, number, number] => [i * 1000, 100, 0, 0, 0, 0]),
+    counts: { accept: 2000, reject: 0, expire: 0, withdraw: 0, error: 0 },
+  });
+  const series = feed.of(1)!;
+
+  for (const now of [12_100, 12_000, 12_250, 19_990]) {
+    it(`10 s window at ${now} ms: whole bins inside the window, the newest point in it, counts that agree`, () => {
+      const d = computeChartData(1, series, 10_000, now, newBinners(), String);
+      expect(d.end).toBeGreaterThan(now);
+      expect(d.end - d.start).toBe(10_000);
+      expect(d.start % d.binMs).toBe(0);
+      expect(d.latency).toHaveLength(10_000 / d.binMs);
+      expect(d.latency[0]!.t * 1000 - d.binMs / 2).toBeGreaterThanOrEqual(d.start);
+      expect(d.latency.reduce((n, b) => n + b.n, 0)).toBe(d.latencySummary.n);
+      // Every point in [start, end) is counted (one each 10 ms, the last at 19,990).
+      const last = Math.min(d.end - 10, 19_990);
+      expect(d.latencySummary.n).toBe(last / 10 - Math.ceil(d.start / 10) + 1);
+      for (const v of d.verdicts) expect(v.t * 1000 - 500).toBeGreaterThanOrEqual(d.start);
+    });
+  }
+
+  it('moves in whole steps: a redraw a moment later in the same step has the same window', () => {
+    const a = computeChartData(1, series, 10_000, 12_010, newBinners(), String);
+    const b = computeChartData(1, series, 10_000, 12_090, newBinners(), String);
+    expect([a.start, a.end]).toEqual([b.start, b.end]);
+  });
+
+  it('the "all" window starts at a bin boundary at or before the oldest point', () => {
+    const d = computeChartData(1, series, null, 19_995, newBinners(), String);
+    expect(d.start).toBe(0);
+    expect(d.latencySummary.n).toBe(2000);
+    expect(d.latency.reduce((n, b) => n + b.n, 0)).toBe(2000);
+  });
+});
+

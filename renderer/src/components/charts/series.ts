@@ -186,7 +186,8 @@ export type VerdictRates = { t: number } & Record<typeof VERDICT_COLUMNS[number]
 export function verdictBins(ring: TimeRing, start: number, end: number, width: number): VerdictRates[] {
   const w = Math.max(1000, width);
   const out: VerdictRates[] = [];
-  const first = Math.floor(start / w) * w;
+  // Whole seconds inside the window (a bin starting before it would count what the window leaves out).
+  const first = Math.ceil(start / w) * w;
   for (let b = first; b < end; b += w) {
     // At the middle of its bin: a bar is drawn centred on its x.
     const row = { t: (b + w / 2) / 1000, accept: 0, reject: 0, expire: 0, withdraw: 0, error: 0 };
@@ -290,11 +291,13 @@ export function computeChartData(
   minStepMs = 250,
 ): ListenerChartData {
   const roughStart = windowMs === null ? oldestTime(s, now) : now - windowMs;
-  const step = Math.max(minStepMs, binWidthFor(now - roughStart));
-  const end = Math.ceil(now / step) * step;
+  const binMs = binWidthFor(windowMs ?? now - roughStart);
+  // The window moves by a whole number of bins, so every bin starts and ends inside it; its end
+  // lies past `now`, so the newest point is in it.
+  const step = binMs * Math.max(1, Math.ceil(minStepMs / binMs));
+  const end = (Math.floor(now / step) + 1) * step;
   // Host time starts at 0: a window reaching further back starts there.
-  const start = Math.max(0, windowMs === null ? roughStart : end - windowMs);
-  const binMs = binWidthFor(end - start);
+  const start = Math.max(0, windowMs === null ? Math.floor(roughStart / binMs) * binMs : Math.ceil((end - windowMs) / binMs) * binMs);
   return {
     listener, start, end, binMs, ticks: timeTicks(start, end),
     latency: binners.latency.bins(s.latency, start, end, binMs),
