@@ -56,12 +56,13 @@ contextBridge.exposeInMainWorld('workbench', {
       for (const m of e) handler(m);
     },
     onClose: (handler: (reason: string) => void) => { onClose = handler; },
-    close: () => {
+    // The renderer's reason (renderer/src/env.d.ts) reaches its own onClose handler.
+    close: (reason?: unknown) => {
       if (closed) return;
       closed = true;
       port?.close();
       port = null;
-      onClose?.('closed');
+      onClose?.(typeof reason === 'string' && reason !== '' ? reason.slice(0, 1000) : 'closed');
     },
   }),
   chooseSession: (): Promise<string | null> => ipcRenderer.invoke('workbench:choose-session'),
