@@ -9,6 +9,9 @@ import { scratchDir } from '../helpers/scratch';
 
 const ROOT = path.resolve(__dirname, '../..');
 const work = scratchDir('aw-package-');
+/** The Electron the app is built against: the version package.json pins. */
+const electronVersion = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> })
+  .devDependencies.electron!;
 
 function asarList(archive: string): string[] {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/@electron/asar/bin/asar.js'), 'list', archive], { encoding: 'utf8' });
@@ -21,13 +24,14 @@ describe('electron-builder --linux dir', () => {
     for (const built of ['dist/electron/main/main.js', 'dist/renderer/index.html', 'build/Release/accept_workbench.node']) {
       expect(fs.existsSync(path.join(ROOT, built)), `${built} is built`).toBe(true);
     }
+    expect(electronVersion, 'package.json pins an exact Electron version').toMatch(/^\d+\.\d+\.\d+$/);
     const electronDist = path.join(work, 'electron-dist');
     fs.mkdirSync(electronDist);
     fs.writeFileSync(path.join(electronDist, 'electron'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
     const out = path.join(work, 'release');
     const r = spawnSync(process.execPath, [
       path.join(ROOT, 'node_modules/electron-builder/cli.js'), '--linux', 'dir', '--config', 'electron-builder.yml',
-      `-c.electronDist=${electronDist}`, '-c.electronVersion=45.5.0', `-c.directories.output=${out}`,
+      `-c.electronDist=${electronDist}`, `-c.electronVersion=${electronVersion}`, `-c.directories.output=${out}`,
     ], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const resources = path.join(out, 'linux-unpacked/resources');
