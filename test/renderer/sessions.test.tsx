@@ -620,7 +620,7 @@ describe('record toggle and the File menu', () => {
     expect(screen.queryByLabelText('Recording file')).toBeNull();
     fireEvent.click(screen.getByRole('button', { name: /Record/ }));
     await screen.findByText('rec.jsonl');
-    expect(host.callsOf('recording.start')).toEqual([{ path: '/home/me/rec.jsonl' }]);
+    expect(host.callsOf('recording.start')).toEqual([{ path: '/home/me/rec.jsonl', overwrite: true }]);
   });
 
   it('the File menu opens a session, records to a file and exports CSV; malformed actions are ignored', async () => {
@@ -653,7 +653,7 @@ describe('record toggle and the File menu', () => {
     await waitFor(() => expect(saved).toHaveLength(1));
     expect(shown).toBe(2);
     act(() => menu!({ action: 'record-to', path: '/data/r.jsonl' }));
-    await waitFor(() => expect(host.callsOf('recording.start')).toEqual([{ path: '/data/r.jsonl' }]));
+    await waitFor(() => expect(host.callsOf('recording.start')).toEqual([{ path: '/data/r.jsonl', overwrite: true }]));
   });
 });
 

@@ -97,7 +97,8 @@ export interface SessionsSlice {
   recordingBusy: boolean;
   /** Why the last start or stop failed. */
   recordingError: string | null;
-  startRecording(path: string): Promise<boolean>;
+  /** `overwrite`: the file may exist (a save dialog that asked); otherwise the host refuses one that does. */
+  startRecording(path: string, overwrite?: boolean): Promise<boolean>;
   stopRecording(): Promise<void>;
   /** Asks the host for the recording state (the event count moves without events). */
   refreshRecording(): Promise<void>;
@@ -311,10 +312,10 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => 
     recordingBusy: false,
     recordingError: null,
 
-    startRecording: async (path) => {
+    startRecording: async (path, overwrite = false) => {
       set({ recordingBusy: true, recordingError: null });
       try {
-        set({ recording: await client.call('recording.start', { path }) });
+        set({ recording: await client.call('recording.start', { path, ...(overwrite ? { overwrite: true } : {}) }) });
         return true;
       } catch (e) {
         set({ recordingError: `Could not start recording: ${plainError(e)}` });

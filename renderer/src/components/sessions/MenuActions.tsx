@@ -48,7 +48,7 @@ export function useSessionsView(show: () => void): void {
         void open(a.path);
         break;
       case 'record-to':
-        void startRecording(a.path);
+        void startRecording(a.path, true); // chosen in the save dialog, which asked about an existing file
         break;
       case 'export-csv':
         showSessions();

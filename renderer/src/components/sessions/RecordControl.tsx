@@ -40,7 +40,7 @@ export function RecordControl() {
     const choose = window.workbench?.chooseRecording;
     if (choose) {
       const chosen = await choose().catch(() => null);
-      if (chosen) await start(chosen);
+      if (chosen) await start(chosen, true); // the save dialog has asked about an existing file
       return;
     }
     setPath(defaultRecordingPath());
