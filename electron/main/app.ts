@@ -169,12 +169,17 @@ export function startWorkbench(mainDir: string): void {
   });
   app.on('window-all-closed', () => app.quit());
   // On quit the host closes cleanly first (a recording in progress gets its end record); it is
-  // killed if it takes longer than HOST_SHUTDOWN_MS.
-  let hostClosed = false;
+  // killed if it takes longer than HOST_SHUTDOWN_MS. A second quit while it closes (Cmd+Q again)
+  // waits too: letting it through would take the host down with the app.
+  let hostClosing: 'running' | 'closing' | 'closed' = 'running';
   app.on('before-quit', (e) => {
-    if (hostClosed) return;
+    if (hostClosing === 'closed') return;
     e.preventDefault();
-    hostClosed = true;
-    void supervisor.shutdown(HOST_SHUTDOWN_MS).then(() => app.quit());
+    if (hostClosing === 'closing') return;
+    hostClosing = 'closing';
+    void supervisor.shutdown(HOST_SHUTDOWN_MS).then(() => {
+      hostClosing = 'closed';
+      app.quit();
+    });
   });
 }

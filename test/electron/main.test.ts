@@ -336,6 +336,11 @@ describe('quitting', () => {
     expect(first.preventDefault).toHaveBeenCalled();
     expect(child.postMessage).toHaveBeenCalledWith({ shutdown: true });
     expect(app.quit).not.toHaveBeenCalled();
+    // Quit asked again while the host closes: still waiting for it, and asked only once.
+    const again = { preventDefault: vi.fn() };
+    app.emit('before-quit', again);
+    expect(again.preventDefault).toHaveBeenCalled();
+    expect(child.postMessage.mock.calls.filter(([m]) => (m as { shutdown?: boolean }).shutdown)).toHaveLength(1);
     child.emit('exit', 0);
     await vi.waitFor(() => expect(app.quit).toHaveBeenCalled());
     expect(child.kill).not.toHaveBeenCalled();
