@@ -8,12 +8,14 @@
 // every request, re-offers every 60 s) gets N real TCP connections opened by this process in
 // bounded batches: they wait in the UI's pending queue. "accept" (accepts everything, `close`
 // handler) is driven by the host's own simulator, started from the UI's Simulator view
-// (`simulate.start`, high concurrency, loopback sources): M real decisions stream to the UI.
-// Phases, each measured for S seconds: the Live view with the queue scrolled every frame, first
-// without events, then while they stream; the Charts view (each running listener) while they
-// stream; and after the run the Charts view's "all" window over every point kept. Per phase:
-// the rAF intervals (median, p95, p99, max, frames over 1.5 refresh intervals), and the renderer
-// main thread's busy time (CDP Performance.getMetrics TaskDuration). Plain Node ESM on dist/.
+// (`simulate.start`, high concurrency, loopback sources): first M decisions as fast as it goes,
+// until the charts hold M latency points; then a second stream at R a second on top of them.
+// Phases, each measured for S seconds: the Live view with the queue scrolled, without events;
+// the Charts view's "all" window over the M points, without events; then, while the second
+// stream runs (the N requests still pending, the M points still kept): the Live view scrolled,
+// the Charts view's 1-minute window, and its "all" window. Per phase: the rAF intervals
+// (median, p95, p99, max, frames over 1.5 refresh intervals), and the renderer main thread's busy
+// time (CDP Performance.getMetrics TaskDuration) in all and per frame. Plain Node ESM on dist/.
 // See BENCHMARKS.md.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -35,10 +37,11 @@ const TARGET_MEDIAN_MS = 16;
 const USAGE = `usage: node bench/ui.mjs [options]      (npm run bench:ui -- [options])
 
   --pending N       TCP connections left waiting in the pending queue (default 10000, max 15000)
-  --points N        decisions streamed by the host's simulator (default 100000, max 1000000)
+  --points N        latency points: decisions simulated before the streaming phases (default 100000,
+                    max 1000000)
   --concurrency C   the simulator's connections in flight (default 256)
-  --rate R          the simulator's new connections per second (default: points / (2 x seconds + 10),
-                    so that the stream lasts through both measured phases that need it)
+  --rate R          the stream's new connections per second during the streaming phases
+                    (default: points / (2 x seconds + 10), ~3,800 with the defaults)
   --batch N         pending connections opened at a time (default 500)
   --seconds S       length of each measured phase (default 8)
   --cap S           give up after this many seconds in all (default 420)
@@ -361,47 +364,70 @@ async function main() {
   // 2. Live view, queue scrolled, nothing streaming: the floor of the other phases.
   phases.push(await measure(page, cdp, 'live, scrolling, no events', { scroll: true }));
 
-  // 3. The stream: started from the Simulator view, as a person would.
-  await page.getByRole('tab', { name: 'Simulator' }).click();
-  const form = page.getByRole('form', { name: 'Simulation' });
-  await form.getByLabel('Target').selectOption(String(accept.id));
-  await form.getByLabel('Connections').fill(String(o.points));
-  await form.getByLabel('Concurrency').fill(String(o.concurrency));
-  await form.getByLabel('Rate (per second)').fill(String(rate));
-  await form.getByLabel('Timeout (ms)').fill('10000');
-  // Many source addresses: 100,000 short connections from one would run through its ports.
-  await form.getByLabel('Source addresses').fill('127.0.0.2-127.0.0.254');
-  await form.getByRole('button', { name: 'Start' }).click();
-  await page.getByTestId('sim-run').and(page.locator('[data-state="running"]')).waitFor({ timeout: 20_000 });
-  const simStart = Date.now();
-  await page.getByRole('tab', { name: 'Live' }).click();
-  await sleep(1000); // let the stream get going
+  // The caller simulator of the host, started from the Simulator view as a person would.
+  const simState = () => page.getByTestId('sim-run').first().getAttribute('data-state');
+  const simulate = async (count, perSecond) => {
+    await page.getByRole('tab', { name: 'Simulator' }).click();
+    const form = page.getByRole('form', { name: 'Simulation' });
+    await form.getByLabel('Target').selectOption(String(accept.id));
+    await form.getByLabel('Connections').fill(String(count));
+    await form.getByLabel('Concurrency').fill(String(o.concurrency));
+    await form.getByLabel('Rate (per second)').fill(perSecond === null ? '' : String(perSecond));
+    await form.getByLabel('Timeout (ms)').fill('10000');
+    // Many source addresses: 100,000 short connections from one would run through its ports.
+    await form.getByLabel('Source addresses').fill('127.0.0.2-127.0.0.254');
+    await form.getByRole('button', { name: 'Start' }).click();
+    await page.getByTestId('sim-run').and(page.locator('[data-state="running"]')).waitFor({ timeout: 20_000 });
+  };
+  const untilSimulationEnds = async () => {
+    const t0 = Date.now();
+    for (const until = Date.now() + o.cap * 1000; Date.now() < until && (await simState()) === 'running';) await sleep(500);
+    return (Date.now() - t0) / 1000;
+  };
+  const outcomes = async () => JSON.parse(await page.evaluate(() => {
+    const run = document.querySelector('[data-testid="sim-run"]');
+    const rows = [...(run ?? document).querySelectorAll('[data-testid^="outcome-"]')].map((r) => [r.getAttribute('data-testid').slice(8), Number((r.children[1]?.textContent ?? '').replace(/,/g, ''))]);
+    return JSON.stringify(Object.fromEntries(rows));
+  }));
 
-  phases.push(await measure(page, cdp, 'live, scrolling, events streaming', { scroll: true }));
+  // 3. The latency points: N decisions of the accept-all listener, as fast as the simulator goes,
+  // until the charts hold all of them ("all" window).
+  await simulate(o.points, null);
+  const fillS = await untilSimulationEnds();
+  const fillOutcomes = await outcomes();
+  step(`${o.points} decisions simulated in ${fillS.toFixed(1)} s (${Math.round(o.points / fillS)}/s); outcomes ${JSON.stringify(fillOutcomes)}`);
   await page.getByRole('tab', { name: 'Charts' }).click();
   await page.getByLabel('Listener to chart').selectOption('running');
   await page.getByTestId(`charts-${accept.id}`).waitFor();
-  phases.push(await measure(page, cdp, 'charts (1 min), events streaming', { scroll: false }));
-
-  // 4. The rest of the stream, then every point kept, in the "all" window.
-  const simState = () => page.getByTestId('sim-run').first().getAttribute('data-state');
-  for (const until = Date.now() + o.cap * 1000; Date.now() < until && (await simState()) === 'running';) await sleep(500);
-  const simS = (Date.now() - simStart) / 1000;
-  const report = JSON.parse(await page.evaluate(() => {
-    const rows = [...document.querySelectorAll('[data-testid^="outcome-"]')].map((r) => [r.getAttribute('data-testid').slice(8), Number((r.children[1]?.textContent ?? '').replace(/,/g, ''))]);
-    return JSON.stringify(Object.fromEntries(rows));
-  }));
   await page.getByRole('radio', { name: 'all' }).click();
   const pointsText = page.getByTestId(`charts-${accept.id}`).getByTestId('latency-points');
+  const chartPoints = async () => Number(/^([\d,]+)/.exec((await pointsText.textContent()) ?? '')?.[1]?.replace(/,/g, '') ?? 0);
   let points = 0;
   for (const until = Date.now() + 30_000; Date.now() < until;) {
-    points = Number(/^([\d,]+)/.exec((await pointsText.textContent()) ?? '')?.[1]?.replace(/,/g, '') ?? 0);
+    points = await chartPoints();
     if (points >= o.points) break;
     await sleep(500);
   }
-  step(`simulation ${await simState()} after ${simS.toFixed(1)} s (${Math.round(o.points / simS)} decisions/s overall); outcomes ${JSON.stringify(report)}`);
   step(`the charts hold ${points} latency points for the accept-all listener`);
   phases.push(await measure(page, cdp, `charts (all, ${points} points), no events`, { scroll: false }));
+
+  // 4. A second stream on top, at `rate`, for the phases measured while events stream: the queue
+  // still holds its pending requests and the charts their points.
+  const streamCount = rate * (3 * o.seconds + 10);
+  await simulate(streamCount, rate);
+  const simStart = Date.now();
+  await page.getByRole('tab', { name: 'Live' }).click();
+  await sleep(1000); // let the stream get going
+  phases.push(await measure(page, cdp, 'live, scrolling, events streaming', { scroll: true }));
+  await page.getByRole('tab', { name: 'Charts' }).click();
+  await page.getByRole('radio', { name: '1 min' }).click();
+  phases.push(await measure(page, cdp, 'charts (1 min), events streaming', { scroll: false }));
+  await page.getByRole('radio', { name: 'all' }).click();
+  phases.push(await measure(page, cdp, `charts (all, ${(await chartPoints()).toLocaleString('en')}+ points), events streaming`, { scroll: false }));
+  const streamingPoints = await chartPoints();
+  const simS = (await untilSimulationEnds()) + (Date.now() - simStart) / 1000;
+  const streamOutcomes = await outcomes();
+  step(`stream ${await simState()} after ${simS.toFixed(1)} s; outcomes ${JSON.stringify(streamOutcomes)}; the charts hold ${await chartPoints()} points`);
   const stillPending = Number(/^(\d+)/.exec((await page.getByTestId('pending-count').textContent()) ?? '')?.[1] ?? 0);
 
   const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ${os.platform()} ${os.release()}, Node ${process.version}, ${(await browser.version())}`;
@@ -413,7 +439,7 @@ async function main() {
 
   log('');
   log(`machine: ${machine}; 1-min load ${load0.toFixed(2)} at the start, ${load1.toFixed(2)} at the end; ${((Date.now() - started) / 1000).toFixed(0)} s in all`);
-  log(`pending requests in the UI: ${shown} (still ${stillPending} at the end); latency points in the charts: ${points}`);
+  log(`pending requests in the UI: ${shown} (still ${stillPending} at the end); latency points in the charts: ${points} before the stream, ${streamingPoints} during its last phase`);
   log('phase                                   frames  median ms  p95 ms  p99 ms  max ms  >1 refresh  main thread  per frame  decisions/s');
   for (const p of phases) {
     log(`${p.phase.padEnd(39)} ${String(p.frames).padStart(6)}  ${String(p.medianMs).padStart(9)}  ${String(p.p95Ms).padStart(6)}  ${String(p.p99Ms).padStart(6)}  ${String(p.maxMs).padStart(6)}  ${`${p.overOneRefresh}%`.padStart(10)}  ${`${p.busyPercent}%`.padStart(11)}  ${`${p.busyPerFrameMs} ms`.padStart(9)}  ${String(p.decisionsPerSecond).padStart(11)}`);
@@ -430,7 +456,9 @@ async function main() {
   if (o.json) {
     process.stdout.write(JSON.stringify({
       targetMedianMs: TARGET_MEDIAN_MS, met: worst <= TARGET_MEDIAN_MS, worstMedianMs: worst, floorMedianMs: floor, pending: { asked: o.pending, open: pending.sockets.length, shown, stillPending },
-      points: { asked: o.points, kept: points }, simulation: { rate, concurrency: o.concurrency, seconds: round(simS), outcomes: report },
+      points: { asked: o.points, kept: points, duringStream: streamingPoints },
+      fill: { seconds: round(fillS), outcomes: fillOutcomes },
+      stream: { rate, count: streamCount, concurrency: o.concurrency, seconds: round(simS), outcomes: streamOutcomes },
       seconds: o.seconds, phases, machine, loadavg: [round(load0, 2), round(load1, 2)], pageErrors,
     }) + '\n');
   }
