@@ -148,7 +148,10 @@ export function startWorkbench(mainDir: string): void {
     settings = new SettingsStore(path.join(app.getPath('userData'), 'settings.json'));
     // The packaged page carries the policy in a meta tag; headers cover the dev server too, with
     // what its hot reload needs (its inline preamble script, its websocket) and only there.
-    const policy = contentSecurityPolicy(devUrl ? { url: devUrl } : undefined);
+    // start.mjs hashes the inline scripts of the page the dev server serves; without them (a dev
+    // URL set by hand) inline scripts are allowed, still only against the dev server.
+    const scriptHashes = (process.env.AW_DEV_SCRIPT_HASHES ?? '').split(/\s+/).filter(Boolean);
+    const policy = contentSecurityPolicy(devUrl ? { url: devUrl, scriptHashes } : undefined);
     session.defaultSession.webRequest.onHeadersReceived((details, cb) => {
       cb({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [policy] } });
     });

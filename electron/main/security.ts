@@ -76,10 +76,10 @@ export function devServerUrl(isPackaged: boolean, value: string | undefined): { 
   try {
     u = new URL(value);
   } catch {
-    return { url: null, refused: `AW_DEV_URL is not a URL: ${value}` };
+    return { url: null, refused: `AW_DEV_URL is not a URL: ${JSON.stringify(value)}` };
   }
-  if (u.protocol !== 'http:' || !['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) {
-    return { url: null, refused: `AW_DEV_URL must be an http URL on this machine (127.0.0.1, localhost): ${value}` };
+  if (u.protocol !== 'http:' || !['127.0.0.1', 'localhost'].includes(u.hostname)) {
+    return { url: null, refused: `AW_DEV_URL must be an http URL on this machine (127.0.0.1, localhost): ${JSON.stringify(value)}` };
   }
   return { url: u.toString(), refused: null };
 }
