@@ -7,7 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { Profiler } from 'react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { HostEvent, RequestDetail } from '../../electron/protocol/schema';
 import type { SessionInfo, TimelineState } from '../../renderer/src/store/sessions';
 import type { Workbench } from '../../renderer/src/store';
@@ -15,6 +16,7 @@ import { WorkbenchProvider } from '../../renderer/src/context';
 import { SessionsView } from '../../renderer/src/components/sessions/SessionsView';
 import { RecordControl } from '../../renderer/src/components/sessions/RecordControl';
 import { WhatIfPanel } from '../../renderer/src/components/sessions/WhatIfPanel';
+import { SessionPending } from '../../renderer/src/components/sessions/SessionPending';
 import { useSessionsView } from '../../renderer/src/components/sessions/MenuActions';
 import { CSV_BUILDER } from '../../renderer/src/components/sessions/useCsvExport';
 import { csvFileName, csvRow } from '../../renderer/src/components/sessions/csv';
@@ -22,6 +24,18 @@ import { client as tcpClient } from '../helpers/net';
 import { scratchDir } from '../helpers/scratch';
 import { FakeHost, fakeWorkbench, listenerState, renderWith, requestDetail, sleep, until } from './helpers';
 import { componentSuite } from './real-host';
+
+// The virtualiser as it is, noting the key function each render hands it: a new one every render
+// makes it measure every row again.
+const virtualKeys = vi.hoisted(() => [] as unknown[]);
+vi.mock('@tanstack/react-virtual', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('@tanstack/react-virtual')>();
+  const useVirtualizer = (options: { getItemKey?: unknown }) => {
+    virtualKeys.push(options.getItemKey);
+    return (actual.useVirtualizer as (o: unknown) => unknown)(options);
+  };
+  return { ...actual, useVirtualizer };
+});
 
 const suite = componentSuite();
 afterEach(() => {
@@ -374,6 +388,142 @@ describe('sessions slice: runs that overlap', () => {
     s().seekSession(0);
     await until(() => s().sessionStateError === null, 2000, 'the error cleared');
     expect(s().sessionState?.t).toBe(0);
+  });
+});
+
+describe('sessions slice: what outlives its session or position', () => {
+  it('a CSV export of a session replaced meanwhile: no progress, no save and no outcome shown for the next one, no more pages asked', async () => {
+    const many = Array.from({ length: 4500 }, (_, i) => requestDetail(1, i + 1, { firstOfferT: i }));
+    const { host, wb } = await fakeWorkbench((h) => serveSession(h, many));
+    const s = () => wb.store.getState();
+    let opened = 0;
+    host.handlers['session.open'] = (p) => info({ path: p.path as string, session: ++opened, requests: many.length });
+    await s().openSession('/data/one.jsonl');
+    const hold = gate();
+    const serve = host.handlers['session.requests']!;
+    host.handlers['session.requests'] = async (p) => {
+      if (p.session === 1 && p.offset === 2000) await hold.wait;
+      return serve(p);
+    };
+    let saves = 0;
+    const exporting = s().exportSessionCsv(CSV_BUILDER, async () => { saves++; return '/tmp/x.csv'; });
+    await until(() => host.callsOf('session.requests').length === 2, 2000, 'the second page asked for');
+    await s().openSession('/data/two.jsonl');
+    expect(s().csvExport).toBeNull();
+    const seen: unknown[] = [];
+    const off = wb.store.subscribe((st, prev) => { if (st.csvExport !== prev.csvExport) seen.push(st.csvExport); });
+    hold.open();
+    await exporting;
+    off();
+    expect(seen).toEqual([]);
+    expect(saves).toBe(0);
+    expect(host.callsOf('session.requests').filter((p) => p.session === 1)).toHaveLength(2);
+  });
+
+  it('a failed state for a position left while it was asked for is not shown; the newer position is', async () => {
+    const { host, wb } = await fakeWorkbench((h) => serveSession(h));
+    const s = () => wb.store.getState();
+    await s().openSession('/data/a.jsonl');
+    await until(() => s().sessionState?.t === 0, 2000, 'state at 0');
+    const hold = gate();
+    host.handlers['session.stateAt'] = async (p) => {
+      if (p.t === 2000) {
+        await hold.wait;
+        throw Object.assign(new Error('boom'), { code: 'failed' });
+      }
+      return stateAt(p.t as number);
+    };
+    const errors: string[] = [];
+    const off = wb.store.subscribe((st) => { if (st.sessionStateError !== null) errors.push(st.sessionStateError); });
+    s().seekSession(2000);
+    await until(() => host.callsOf('session.stateAt').some((p) => p.t === 2000), 2000, 'the state at 2 s asked for');
+    s().seekSession(3000);
+    hold.open();
+    await until(() => s().sessionState?.t === 3000, 2000, 'the state at 3 s');
+    off();
+    expect(errors).toEqual([]);
+    expect(s().sessionStateError).toBeNull();
+  });
+});
+
+describe('the what-if panel while a run starts', () => {
+  it('Re-evaluate waits for a listener\'s script; Cancel works before the host has answered', async () => {
+    const { host, wb } = await fakeWorkbench((h) => {
+      serveSession(h);
+      h.listeners = [listenerState(2, { script: { version: 4, hash: 'c'.repeat(64), filename: 'live.js', t: 1 } })];
+    });
+    const history = gate();
+    host.handlers['script.history'] = async () => {
+      await history.wait;
+      return [{ version: 4, hash: 'c'.repeat(64), filename: 'live.js', t: 1, source: 'export default () => "defer";' }];
+    };
+    const answer = gate();
+    host.handlers['session.whatIf'] = async () => { await answer.wait; return { job: 41 }; };
+    await wb.store.getState().openSession('/data/session-1.jsonl');
+    renderWith(wb, <WhatIfPanel />);
+    fireEvent.change(screen.getByLabelText('Script to re-evaluate with'), { target: { value: 'listener:2' } });
+    const asked = host.callsOf('script.history').length;
+    fireEvent.click(screen.getByRole('button', { name: 'Re-evaluate' }));
+    await waitFor(() => expect(host.callsOf('script.history')).toHaveLength(asked + 1));
+    // The script is on its way: no second start.
+    const reEvaluate = screen.getByRole('button', { name: 'Re-evaluate' }) as HTMLButtonElement;
+    expect(reEvaluate.disabled).toBe(true);
+    fireEvent.click(reEvaluate);
+    history.open();
+    // Started, the host's answer not in yet: Cancel is there and works.
+    const cancel = (await screen.findByRole('button', { name: 'Cancel' })) as HTMLButtonElement;
+    expect(wb.store.getState().whatIf).toMatchObject({ state: 'starting', job: null });
+    expect(cancel.disabled).toBe(false);
+    fireEvent.click(cancel);
+    await waitFor(() => expect(screen.getByTestId('whatif-state').textContent).toBe("Cancelled before it started (listener #2's v4 (live.js))."));
+    expect((screen.getByRole('button', { name: 'Re-evaluate' }) as HTMLButtonElement).disabled).toBe(false);
+    answer.open();
+    await waitFor(() => expect(host.callsOf('job.cancel')).toEqual([{ job: 41 }]));
+    expect(wb.store.getState().whatIf?.state).toBe('cancelled');
+    expect(host.callsOf('script.history')).toHaveLength(asked + 1);
+    expect(host.callsOf('session.whatIf')).toHaveLength(1);
+  });
+});
+
+describe('virtualised lists of the Sessions view', () => {
+  it('keep one key function while their rows stay; the pending list does not redraw as the slider moves', async () => {
+    const { host, wb } = await fakeWorkbench((h) => serveSession(h));
+    const s = () => wb.store.getState();
+    await s().openSession('/data/a.jsonl');
+    s().seekSession(2000);
+    await until(() => s().sessionState?.t === 2000, 2000, 'the state at 2 s');
+    let renders = 0;
+    render(
+      <Profiler id="pending" onRender={() => { renders++; }}>
+        <WorkbenchProvider workbench={wb}><SessionPending /></WorkbenchProvider>
+      </Profiler>,
+    );
+    await waitFor(() => expect(screen.getAllByTestId('session-pending-row')).toHaveLength(1));
+    await sleep(20);
+    // The slider moves (its state not in yet): nothing to redraw.
+    const before = renders;
+    act(() => wb.store.setState({ sessionT: 2100 }));
+    act(() => wb.store.setState({ sessionT: 2200 }));
+    expect(renders).toBe(before);
+    // Redrawn for another reason, the same rows: the same key function.
+    const keys = virtualKeys.length;
+    const key = virtualKeys.at(-1);
+    act(() => s().inspectSessionRequest({ listener: 1, id: 3 }));
+    expect(renders).toBeGreaterThan(before);
+    expect(virtualKeys.length).toBeGreaterThan(keys);
+    expect(virtualKeys.slice(keys).every((k) => k === key)).toBe(true);
+    cleanup();
+
+    host.handlers['session.whatIf'] = () => ({ job: 5 });
+    renderWith(wb, <WhatIfPanel />);
+    await s().startWhatIf('x', 'x.js', 'x');
+    act(() => host.events([jobDone(5, whatIfResult([[1, 'accept', 'reject'], [3, 'accept', 'reject']]))]));
+    await waitFor(() => expect(screen.getAllByTestId('whatif-changed-row')).toHaveLength(2));
+    const shown = virtualKeys.length;
+    const whatIfKey = virtualKeys.at(-1);
+    fireEvent.click(screen.getAllByTestId('whatif-changed-row')[0]!);
+    expect(virtualKeys.length).toBeGreaterThan(shown);
+    expect(virtualKeys.slice(shown).every((k) => k === whatIfKey)).toBe(true);
   });
 });
 

@@ -223,8 +223,11 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => 
         if (get().session?.session === s.session) set({ sessionState: state, sessionStateError: null });
       }
     } catch (e) {
-      // Said only about the session still open (not one closed or replaced meanwhile).
-      if (failed && get().session?.session === failed.session) set({ sessionStateError: `Could not load the state at this point: ${plainError(e)}` });
+      // Said only of the position still shown (not of a session closed or replaced meanwhile, nor
+      // of a position left while the call was out: that one is asked for below).
+      if (failed && get().session?.session === failed.session && get().sessionT === failed.t) {
+        set({ sessionStateError: `Could not load the state at this point: ${plainError(e)}` });
+      }
     } finally {
       seeking = false;
     }
@@ -452,6 +455,8 @@ export const createSessionsSlice: Slice<SessionsSlice> = ({ client, track }) => 
       let offset = 0;
       for (;;) {
         const r = await client.call('session.requests', { session: s.session, offset, limit: EXPORT_PAGE });
+        // Closed or replaced meanwhile: the rest is not asked for, and what came is not handed on.
+        if (get().session?.session !== s.session) throw new Error('the session was closed');
         for (const q of r.requests) each(q);
         offset += r.requests.length;
         onProgress?.(offset, r.total);

@@ -47,31 +47,47 @@ export function WhatIfPanel() {
   });
 
   const running = whatIf !== null && (whatIf.state === 'starting' || whatIf.state === 'running');
-  // Between the click and the start (a listener's script is asked for first): no second start.
+  // While a listener's script is asked for (before the run starts): no second start. Once started,
+  // the run is the store's: Cancel shows, also while the host has not answered yet.
   const [asking, setAsking] = useState(false);
+  const askingRef = useRef(false);
   const run = async (): Promise<void> => {
-    if (asking) return;
+    if (askingRef.current) return;
     setError(null);
-    setAsking(true);
+    let chosen: { source: string; filename: string; label: string } | null = null;
     try {
       if (effective === 'editor' && editor) {
-        await start(editor.source, editor.filename, `the editor's ${editor.filename}${editor.listener !== null ? ` (listener #${editor.listener})` : ''}`);
+        chosen = { source: editor.source, filename: editor.filename, label: `the editor's ${editor.filename}${editor.listener !== null ? ` (listener #${editor.listener})` : ''}` };
       } else if (effective.startsWith('listener:')) {
         const id = Number(effective.slice('listener:'.length));
-        const last = (await client.call('script.history', { listener: id })).at(-1);
+        askingRef.current = true;
+        setAsking(true);
+        let last;
+        try {
+          last = (await client.call('script.history', { listener: id })).at(-1);
+        } finally {
+          askingRef.current = false;
+          setAsking(false);
+        }
         if (!last) {
           setError(`Listener #${id} has no script any more.`);
           return;
         }
-        await start(last.source, last.filename, `listener #${id}'s v${last.version} (${last.filename})`);
+        chosen = { source: last.source, filename: last.filename, label: `listener #${id}'s v${last.version} (${last.filename})` };
       } else {
         const t = templates.find((x) => `template:${x.id}` === effective);
-        if (t?.source) await start(t.source, t.filename, `the template "${t.label}"`);
+        if (t?.source) chosen = { source: t.source, filename: t.filename, label: `the template "${t.label}"` };
       }
     } catch (e) {
       setError(`Could not start: ${plainError(e)}`);
-    } finally {
-      setAsking(false);
+      return;
+    }
+    if (!chosen) return;
+    try {
+      // The store says how the run goes, a start the host refuses included.
+      await start(chosen.source, chosen.filename, chosen.label);
+    } catch (e) {
+      setError(`Could not start: ${plainError(e)}`);
     }
   };
 
@@ -99,7 +115,7 @@ export function WhatIfPanel() {
         Runs every recorded request through another condition script, offline, and compares each final verdict with the recorded one.
       </p>
       <div className="toolbar">
-        <select aria-label="Script to re-evaluate with" value={effective} onChange={(e) => setChoice(e.target.value)} disabled={running}>
+        <select aria-label="Script to re-evaluate with" value={effective} onChange={(e) => setChoice(e.target.value)} disabled={running || asking}>
           {editor ? <option value="editor">Script in the editor ({editor.filename}{editor.listener !== null ? `, listener #${editor.listener}` : ''})</option> : null}
           {withScripts.map((l) => <option key={l.id} value={`listener:${l.id}`}>Listener #{l.id}'s running script (v{l.script!.version}, {l.script!.filename})</option>)}
           {templates.map((t) => <option key={t.id} value={`template:${t.id}`}>Template: {t.label}</option>)}
