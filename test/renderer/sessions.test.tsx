@@ -17,6 +17,7 @@ import { SessionsView } from '../../renderer/src/components/sessions/SessionsVie
 import { RecordControl } from '../../renderer/src/components/sessions/RecordControl';
 import { WhatIfPanel } from '../../renderer/src/components/sessions/WhatIfPanel';
 import { SessionPending } from '../../renderer/src/components/sessions/SessionPending';
+import { requestAt } from '../../renderer/src/components/sessions/SessionInspector';
 import { useSessionsView } from '../../renderer/src/components/sessions/MenuActions';
 import { CSV_BUILDER } from '../../renderer/src/components/sessions/useCsvExport';
 import { csvFileName, csvRow } from '../../renderer/src/components/sessions/csv';
@@ -446,6 +447,41 @@ describe('sessions slice: what outlives its session or position', () => {
   });
 });
 
+describe('the recorded request as at the timeline position', () => {
+  const offer = (t: number, attempt: number, verdict: 'defer' | 'accept' = 'defer') => ({ t, attempt, verdict, by: 'script' as const, ask: false, conditionUs: 5, scriptVersion: 1 });
+
+  it('shows the offers made by then and its final state once reached, and counts what came later', () => {
+    const d = recorded()[2]!;
+    expect(requestAt(d, 500)).toMatchObject({ notYet: true, laterOffers: 2, decidedLater: true, unplaced: 0, detail: { offers: [], final: null } });
+    const waiting = requestAt(d, 2000);
+    expect(waiting).toMatchObject({ notYet: false, laterOffers: 1, decidedLater: true, detail: { state: 'deferred', final: null } });
+    expect(waiting.detail.offers.map((o) => o.attempt)).toEqual([1]);
+    const done = requestAt(d, 3000);
+    expect(done).toMatchObject({ laterOffers: 0, decidedLater: false, detail: { state: 'final', final: { verdict: 'accept' } } });
+    expect(done.detail.offers).toHaveLength(2);
+  });
+
+  it('a long-deferred request whose middle offers were not kept: counted before or after the position where that is known', () => {
+    // Offers 1-10 at 100..1000 ms, 300 not kept, then the latest three at 5000..5200 ms.
+    const offers = [...Array.from({ length: 10 }, (_, i) => offer((i + 1) * 100, i + 1)), offer(5000, 311), offer(5100, 312), offer(5200, 313, 'accept')];
+    const d = requestDetail(1, 9, { firstOfferT: 100, state: 'final', offers, offersOmitted: 300, final: { verdict: 'accept', by: 'script', result: 'OK', latencyUs: 1, t: 5200 } });
+    // Early: none of the 300 had come.
+    const early = requestAt(d, 450);
+    expect(early).toMatchObject({ laterOffers: 9 + 300, unplaced: 0 });
+    expect(early.detail.offers).toHaveLength(4);
+    expect(early.detail.offersOmitted).toBeUndefined();
+    // Between the first ten and the latest: where the 300 fall is not known.
+    const between = requestAt(d, 3000);
+    expect(between).toMatchObject({ laterOffers: 3, unplaced: 300 });
+    expect(between.detail.offersOmitted).toBeUndefined();
+    // Past one of the latest: all 300 came before.
+    const late = requestAt(d, 5050);
+    expect(late).toMatchObject({ laterOffers: 2, unplaced: 0 });
+    expect(late.detail.offers).toHaveLength(11);
+    expect(late.detail.offersOmitted).toBe(300);
+  });
+});
+
 describe('the what-if panel while a run starts', () => {
   it('Re-evaluate waits for a listener\'s script; Cancel works before the host has answered', async () => {
     const { host, wb } = await fakeWorkbench((h) => {
@@ -586,10 +622,14 @@ describe('Sessions view', () => {
     // As at 2 s: deferred, its offer at 3 s and its decision not made yet.
     expect(within(inspector).queryByTestId('final')).toBeNull();
     expect(within(inspector).getAllByRole('row').some((r) => /2\s*00:03\.000\s*accept/.test(r.textContent!))).toBe(false);
-    expect(within(inspector).getByTestId('session-inspector-later').textContent).toBe('As at 00:02.000: 1 later offer not shown; decided later (accept at 00:03.000).');
+    expect(within(inspector).getByTestId('session-inspector-later').textContent)
+      .toBe('As at 00:02.000: 1 later offer not shown; decided later (accept at 00:03.000); the caller data is as at its latest offer.');
+    expect(within(inspector).getByTestId('session-inspector-state').textContent).toBe('deferred at this point');
     // At 3 s it is decided: the final state and the second offer show.
     fireEvent.change(screen.getByLabelText('Timeline position'), { target: { value: '3000' } });
     await waitFor(() => expect(within(inspector).getByTestId('final').textContent).toContain('accept'));
+    expect(within(inspector).getByTestId('session-inspector-state').textContent).toBe('accept');
+    expect(within(inspector).queryByTestId('session-inspector-later')).toBeNull();
     expect(within(inspector).getAllByRole('row').some((r) => /2\s*00:03\.000\s*accept/.test(r.textContent!))).toBe(true);
     fireEvent.change(screen.getByLabelText('Timeline position'), { target: { value: '2000' } });
     await waitFor(() => expect(screen.getAllByTestId('session-decision-row')).toHaveLength(2));
