@@ -97,6 +97,27 @@ describe('metrics feed', () => {
   });
 });
 
+describe('metrics slice', () => {
+  it('a listener\'s history that arrives after the listener was removed is dropped, not kept for nobody', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    const { host, wb } = await fakeWorkbench((h) => {
+      h.listeners = [listenerState(1)];
+      h.handlers['metrics.get'] = async (p) => {
+        await held;
+        return { listener: p.listener, latency: [[5, 250]], conditionUs: [[5, 10]], queue: [], verdicts: [[0, 1, 0, 0, 0, 0]], counts: { accept: 1, reject: 0, expire: 0, withdraw: 0, error: 0 } };
+      };
+    });
+    await until(() => host.callsOf('metrics.get').length === 1, 2000, 'the history asked for');
+    act(() => host.events([{ type: 'listener-removed', t: 10, listener: 1 }]));
+    await until(() => !wb.store.getState().listeners[1], 2000, 'the listener gone');
+    release();
+    await sleep(50);
+    expect(wb.store.getState().metrics.of(1)).toBeUndefined();
+    expect(wb.latency.snapshot(1)).toEqual([]);
+  });
+});
+
 describe('chart series', () => {
   it('percentiles by selection agree with a sort (nearest rank)', () => {
     const values = Array.from({ length: 10_001 }, (_, i) => (i * 7919) % 10_007);
