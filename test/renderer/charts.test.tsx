@@ -221,7 +221,8 @@ describe('charts view', () => {
   });
 
   it('pause freezes the charts while the feed keeps collecting; resume catches up; the window can change', async () => {
-    const { host, wb } = await fakeWorkbench((h) => { h.listeners = [listenerState(1)]; });
+    // Two minutes into the host's time: every window is whole (none reaches back past 0).
+    const { host, wb } = await fakeWorkbench((h) => { h.t = 120_000; h.listeners = [listenerState(1)]; });
     renderWith(wb, <ChartsView width={420} />);
     const points = () => screen.getByTestId('latency-points').textContent;
     const t = () => wb.store.getState().hostNow();
@@ -241,10 +242,41 @@ describe('charts view', () => {
     await waitFor(() => expect(points()).toBe('3 latency points kept'), redraw);
     expect(screen.queryByTestId('charts-paused')).toBeNull();
 
-    // Windows: a radio group; the 10 s window gives 100 ms bins (100 of them).
+    // Windows: a radio group. The minute drawn so far: 120 bins of 500 ms; the 10 s window gives
+    // 100 ms bins (100 of them).
+    const latency = () => screen.getByTestId('chart-latency');
+    expect([latency().getAttribute('data-bins'), latency().getAttribute('data-bin-ms')]).toEqual(['120', '500']);
     fireEvent.click(screen.getByRole('radio', { name: '10 s' }));
     expect(screen.getByRole('radio', { name: '10 s' }).getAttribute('aria-checked')).toBe('true');
     expect(screen.getByRole('radio', { name: '1 min' }).getAttribute('aria-checked')).toBe('false');
+    await waitFor(() => expect([latency().getAttribute('data-bins'), latency().getAttribute('data-bin-ms')]).toEqual(['100', '100']), redraw);
+    expect(screen.getByTestId('chart-condition').getAttribute('data-bins')).toBe('100');
+  });
+
+  it('another listener chosen while paused: the count of decisions since starts afresh, and the view says to resume to see it', async () => {
+    const { host, wb } = await fakeWorkbench((h) => { h.listeners = [listenerState(1), listenerState(2)]; });
+    renderWith(wb, <ChartsView width={420} />);
+    const t = () => wb.store.getState().hostNow();
+    const redraw = { timeout: 8000 };
+    act(() => host.events([decisionEvent(1, 1, t(), { latencyUs: 100 })]));
+    await waitFor(() => expect(within(screen.getByTestId('charts-1')).getByTestId('latency-points').textContent).toBe('1 latency points kept'), redraw);
+
+    fireEvent.click(screen.getByRole('button', { name: 'Pause' }));
+    act(() => host.events([decisionEvent(1, 2, t(), { latencyUs: 100 }), decisionEvent(1, 3, t(), { latencyUs: 100 })]));
+    await waitFor(() => expect(screen.getByTestId('charts-paused').textContent).toContain('(2 more decisions so far)'), { timeout: 2500 });
+
+    // Listener 2, still paused: not drawn, and said so; its own count starts from here.
+    fireEvent.change(screen.getByLabelText('Listener to chart'), { target: { value: '2' } });
+    expect(screen.queryByTestId('charts-1')).toBeNull();
+    expect(screen.queryByTestId('charts-2')).toBeNull();
+    expect(screen.getByTestId('charts-not-drawn').textContent).toBe('Paused: resume to see listener #2.');
+    expect(screen.getByTestId('charts-paused').textContent).not.toContain('more');
+    act(() => host.events([decisionEvent(2, 4, t(), { latencyUs: 100 }), decisionEvent(1, 5, t(), { latencyUs: 100 })]));
+    await waitFor(() => expect(screen.getByTestId('charts-paused').textContent).toContain('(1 more decision so far)'), { timeout: 2500 });
+
+    fireEvent.click(screen.getByRole('button', { name: 'Resume' }));
+    await waitFor(() => expect(within(screen.getByTestId('charts-2')).getByTestId('latency-points').textContent).toBe('1 latency points kept'), redraw);
+    expect(screen.queryByTestId('charts-not-drawn')).toBeNull();
   });
 
   it('shows each running listener when asked, and says when there is nothing to chart', async () => {

@@ -80,7 +80,10 @@ export function useChartFrames(feed: MetricsFeed, ids: readonly number[], window
   return frames;
 }
 
-/** While paused: how many decisions arrived since, counted once a second (not per event). */
+/**
+ * While paused: how many decisions arrived since, counted once a second (not per event). Mounted
+ * afresh (a new baseline) whenever the listeners charted change.
+ */
 function PausedNote({ feed, idsKey }: { feed: MetricsFeed; idsKey: string }) {
   const total = (): number => (idsKey === '' ? [] : idsKey.split(',')).reduce((n, id) => n + (feed.of(Number(id))?.latency.pushed ?? 0), 0);
   const [at] = useState(total);
@@ -92,9 +95,15 @@ function PausedNote({ feed, idsKey }: { feed: MetricsFeed; idsKey: string }) {
   const more = Math.max(0, now - at);
   return (
     <span className="badge paused" role="status" data-testid="charts-paused">
-      Paused: the charts hold still; data keeps being collected{more > 0 ? ` (${more.toLocaleString('en')} more decisions so far)` : ''}
+      Paused: the charts hold still; data keeps being collected{more > 0 ? ` (${more.toLocaleString('en')} more decision${more === 1 ? '' : 's'} so far)` : ''}
     </span>
   );
+}
+
+/** "#2", "#2 and #3", "#2, #3 and #4". */
+function listenerList(ids: readonly number[]): string {
+  const names = ids.map((id) => `#${id}`);
+  return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
 }
 
 export function ChartsView({ active = true, width }: { active?: boolean; width?: number }) {
@@ -113,6 +122,9 @@ export function ChartsView({ active = true, width }: { active?: boolean; width?:
     : activeListener !== null && listeners[activeListener] ? [activeListener] : [];
   const windowMs = WINDOWS.find((w) => w.id === windowId)!.ms;
   const frames = useChartFrames(feed, ids, windowMs, paused || !active, hostNow);
+  const idsKey = ids.join(',');
+  // Chosen while paused: not drawn yet (the view holds still), which is said rather than left blank.
+  const notDrawn = paused ? ids.filter((id) => !frames.some((f) => f.listener === id)) : [];
 
   const name = (id: number): string => {
     const l = listeners[id];
@@ -155,13 +167,18 @@ export function ChartsView({ active = true, width }: { active?: boolean; width?:
           <button type="button" aria-pressed={paused} onClick={() => setPaused((p) => !p)} className={paused ? 'primary' : ''}>
             {paused ? 'Resume' : 'Pause'}
           </button>
-          {paused ? <PausedNote feed={feed} idsKey={ids.join(',')} /> : null}
+          {paused ? <PausedNote key={idsKey} feed={feed} idsKey={idsKey} /> : null}
         </div>
       </div>
       {ids.length === 0 ? (
         <p className="empty panel">
           {list.length === 0 ? 'No listeners yet: create one on the Live view, and its charts show here.'
             : scope === 'running' ? 'No listener is running.' : 'Pick a listener to chart.'}
+        </p>
+      ) : null}
+      {notDrawn.length > 0 ? (
+        <p className="empty panel" data-testid="charts-not-drawn">
+          Paused: resume to see listener{notDrawn.length === 1 ? '' : 's'} {listenerList(notDrawn)}.
         </p>
       ) : null}
       {frames.filter((f) => ids.includes(f.listener)).map((f) => (

@@ -23,11 +23,17 @@ const usTick = (v: unknown): string => (typeof v === 'number' ? micros(v) : Stri
 const countTick = (v: unknown): string => (typeof v === 'number' ? (v >= 10_000 ? `${Math.round(v / 1000)}k` : String(Math.round(v * 100) / 100)) : String(v));
 const tooltipTime = (label: unknown): string => (typeof label === 'number' ? `host time ${clock(label)}` : String(label));
 
-function Card({ title, testId, summary, legend, width, children }: {
-  title: string; testId: string; summary?: ReactNode; legend?: Array<[string, string]>; width?: number; children: ReactElement;
+function Card({ title, testId, summary, legend, width, bins, children }: {
+  title: string; testId: string; summary?: ReactNode; legend?: Array<[string, string]>; width?: number;
+  /** A chart over time: how many bins it draws, and their width (ms). */
+  bins?: { count: number; ms: number };
+  children: ReactElement;
 }) {
   return (
-    <figure className="chart-card" data-testid={testId} aria-label={title}>
+    <figure
+      className="chart-card" data-testid={testId} aria-label={title}
+      data-bins={bins?.count} data-bin-ms={bins?.ms}
+    >
       <figcaption>
         <strong>{title}</strong>
         {summary ? <span className="muted small"> {summary}</span> : null}
@@ -84,7 +90,7 @@ function PercentilesOverTime({ data, width, series, title, testId, summary }: Ch
   const dot = dotsFor(points);
   return (
     <Card
-      title={title} testId={testId} width={width}
+      title={title} testId={testId} width={width} bins={{ count: points.length, ms: data.binMs }}
       summary={s.n === 0 ? summary(0, '', '') : summary(s.n, micros(s.p50!), micros(s.p99!))}
       legend={[['line-p50', 'p50'], ['line-p99', 'p99']]}
     >
