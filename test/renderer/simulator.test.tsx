@@ -39,11 +39,21 @@ describe('simulation form checks', () => {
     expect(problemsOf({ count: '2.5' }).count).toBeDefined();
     // Numbers as people write them, and not what Number() would make of other things.
     for (const ok of ['1000', '1,000', '10 000', '1_000']) expect(problemsOf({ count: ok }).count).toBeUndefined();
-    for (const bad of ['1,5', '0x10', '1e3', '1,0000', ' ', '12a']) expect(problemsOf({ count: bad }).count).toBeDefined();
-    expect(problemsOf({ rate: '1e3' }).rate).toBeDefined();
-    expect(problemsOf({ rate: '12.5' }).rate).toBeUndefined();
-    expect(problemsOf({ abortRatio: '0x1' }).abortRatio).toBeDefined();
-    expect(problemsOf({ abortRatio: '.25' }).abortRatio).toBeUndefined();
+    for (const bad of ['1,5', '0x10', '1e3', '1,0000', ' ', '12a', '1,000 000']) expect(problemsOf({ count: bad }).count).toBeDefined();
+    expect(parseSimulationDraft(draft({ count: '10 000', concurrency: '1_000' }), listeners).params).toMatchObject({ count: 10_000, concurrency: 1000 });
+    // The message says what is wrong with the text, then what to type.
+    expect(problemsOf({ count: '1,5' }).count).toBe('"1,5": separators go between groups of three digits, as in 1,000 or 10 000. A whole number of connections, from 1 to 1,000,000.');
+    expect(problemsOf({ count: '0x10' }).count).toMatch(/^"0x10" is hexadecimal: write the number in decimal digits\. A whole number/);
+    expect(problemsOf({ count: '1e3' }).count).toMatch(/^"1e3" is in exponent notation: write the digits out \(1e3 is 1000\)\. A whole number/);
+    expect(problemsOf({ count: '2.5' }).count).toMatch(/^"2\.5" is not a whole number\. A whole number/);
+    expect(problemsOf({ count: ' ' }).count).toBe('A whole number of connections, from 1 to 1,000,000.');
+    expect(problemsOf({ rate: '1e3' }).rate).toMatch(/^"1e3" is in exponent notation/);
+    expect(problemsOf({ rate: '-3' }).rate).toMatch(/^"-3": write the number without a sign\. New connections per second/);
+    expect(parseSimulationDraft(draft({ rate: '12.5' }), listeners).params?.rate).toBe(12.5);
+    expect(parseSimulationDraft(draft({ rate: '1,000.5' }), listeners).params?.rate).toBe(1000.5);
+    expect(problemsOf({ abortRatio: '0x1' }).abortRatio).toMatch(/^"0x1" is hexadecimal/);
+    expect(problemsOf({ abortRatio: '0,5' }).abortRatio).toMatch(/^"0,5": a fraction takes a decimal point \(0\.5\)/);
+    expect(parseSimulationDraft(draft({ abortRatio: '.25' }), listeners).params?.abortRatio).toBe(0.25);
     expect(problemsOf({ concurrency: '20000' }).concurrency).toMatch(/from 1 to 10,000/);
     expect(problemsOf({ rate: '-3' }).rate).toMatch(/above 0/);
     expect(problemsOf({ abortRatio: '1.5' }).abortRatio).toMatch(/from 0 to 1/);
@@ -87,7 +97,7 @@ describe('simulator view', () => {
     fireEvent.click(within(form).getByRole('button', { name: 'Start' }));
     const alerts = within(form).getAllByRole('alert').map((a) => a.textContent);
     expect(alerts).toEqual([
-      'A whole number of connections, from 1 to 1,000,000.',
+      '"many" is not a number. A whole number of connections, from 1 to 1,000,000.',
       'Milliseconds from 1 to 600,000 (10 min).',
     ]);
     expect(within(form).getByLabelText('Connections').getAttribute('aria-invalid')).toBe('true');

@@ -69,18 +69,42 @@ export function listenerTarget(l: ListenerChoice): { host: string; port: number 
 
 type Problems = Partial<Record<DraftField, string>>;
 
+/**
+ * A number as people type it: digits, optionally grouped in threes by one kind of separator
+ * (1,000 / 10 000 / 1_000), and where `fractions` a decimal point (0.25, .5, 1,000.5). Not what
+ * Number() would make of "1,5", "0x10" or "1e3" once the commas are gone. The number, or what is
+ * wrong with the text, in words ('' for an empty field).
+ */
+export function readNumber(text: string, fractions: boolean): number | string {
+  const t = text.trim();
+  if (t === '') return '';
+  const m = /^(\d+|\d{1,3}([,_ ])\d{3}(?:\2\d{3})*)?(\.\d+)?$/.exec(t);
+  if (m && (m[1] !== undefined || m[3] !== undefined)) {
+    if (m[3] !== undefined && !fractions) return `"${t}" is not a whole number.`;
+    return Number(`${(m[1] ?? '0').replace(/[,_ ]/g, '')}${m[3] ?? ''}`);
+  }
+  if (/^[+-]/.test(t)) return `"${t}": write the number without a sign.`;
+  if (/^0x/i.test(t)) return `"${t}" is hexadecimal: write the number in decimal digits.`;
+  if (/^(\d+\.?\d*|\.\d+)e[+-]?\d+$/i.test(t)) return `"${t}" is in exponent notation: write the digits out (1e3 is 1000).`;
+  if (fractions && /^\d*,\d+$/.test(t)) return `"${t}": a fraction takes a decimal point (0.5); commas only group thousands (1,000).`;
+  if (/^[\d,_ .]+$/.test(t)) return `"${t}": separators go between groups of three digits, as in 1,000 or 10 000${fractions ? ', and a fraction after one decimal point' : ''}.`;
+  return `"${t}" is not a number.`;
+}
+
 /** The draft as `simulate.start` params, or what is wrong with it, by field. */
 export function parseSimulationDraft(d: SimulationDraft, listeners: Record<number, ListenerChoice>): { params: SimulationParams | null; problems: Problems } {
   const problems: Problems = {};
+  /** A number field: the number, or a message that says what is wrong with the text and what to type. */
+  const num = (f: DraftField, text: string, fractions: boolean, ok: (n: number) => boolean, words: string): number | undefined => {
+    const n = readNumber(text, fractions);
+    if (typeof n === 'string') problems[f] = n === '' ? words : `${n} ${words}`;
+    else if (!ok(n)) problems[f] = words;
+    return typeof n === 'number' ? n : undefined;
+  };
   const int = (f: DraftField, min: number, max: number, words: string, optional = false): number | undefined => {
     const raw = String(d[f]).trim();
     if (raw === '' && optional) return undefined;
-    // Digits, optionally grouped in threes by commas, spaces or underscores (1,000 / 10 000 / 1_000);
-    // not "1,5", "0x10" or "1e3", which Number() would read as something else than was meant.
-    const ok = /^\d+$/.test(raw) || /^\d{1,3}([,_ ]\d{3})+$/.test(raw);
-    const n = ok ? Number(raw.replace(/[,_ ]/g, '')) : NaN;
-    if (!Number.isInteger(n) || n < min || n > max) problems[f] = words;
-    return n;
+    return num(f, raw, false, (n) => n >= min && n <= max, words);
   };
 
   let target: { host: string; port: number } | null = null;
@@ -97,14 +121,8 @@ export function parseSimulationDraft(d: SimulationDraft, listeners: Record<numbe
 
   const count = int('count', 1, 1_000_000, 'A whole number of connections, from 1 to 1,000,000.');
   const concurrency = int('concurrency', 1, 10_000, 'A whole number of connections at once, from 1 to 10,000.');
-  let rate: number | undefined;
-  const rateText = d.rate.trim();
-  if (rateText !== '') {
-    rate = /^\d+(\.\d+)?$/.test(rateText) ? Number(rateText) : NaN;
-    if (!Number.isFinite(rate) || rate <= 0 || rate > 1_000_000) {
-      problems.rate = 'New connections per second: a number above 0, at most 1,000,000. Leave it empty for as fast as the concurrency allows.';
-    }
-  }
+  const rate = d.rate.trim() === '' ? undefined : num('rate', d.rate, true, (n) => n > 0 && n <= 1_000_000,
+    'New connections per second: a number above 0, at most 1,000,000. Leave it empty for as fast as the concurrency allows.');
 
   let data: Uint8Array | null = null;
   if (d.data !== '') {
@@ -120,14 +138,8 @@ export function parseSimulationDraft(d: SimulationDraft, listeners: Record<numbe
   }
   if (d.fastOpen && !data && !problems.data) problems.fastOpen = 'Fast Open sends the data in the SYN: give some data to send.';
 
-  let abortRatio: number | undefined;
-  const ratioText = d.abortRatio.trim();
-  if (ratioText !== '') {
-    abortRatio = /^(\d+(\.\d*)?|\.\d+)$/.test(ratioText) ? Number(ratioText) : NaN;
-    if (!Number.isFinite(abortRatio) || abortRatio < 0 || abortRatio > 1) {
-      problems.abortRatio = 'A share from 0 to 1: 0.1 means one client in ten resets its own connection.';
-    }
-  }
+  const abortRatio = d.abortRatio.trim() === '' ? undefined : num('abortRatio', d.abortRatio, true, (n) => n >= 0 && n <= 1,
+    'A share from 0 to 1: 0.1 means one client in ten resets its own connection.');
 
   const sources = d.sources.trim();
   if (sources !== '') {
