@@ -1,6 +1,7 @@
 // Accept latency points, kept out of React state: a decision burst can bring thousands a second,
 // and re-rendering on each would stall the UI. Charts subscribe, copy into a ref, and redraw on
 // their own schedule.
+import { Feed } from './feed';
 
 export interface LatencyPoint {
   /** Host time of the final decision, ms. */
@@ -9,14 +10,13 @@ export interface LatencyPoint {
   listener: number;
 }
 
-export class LatencyFeed {
+export class LatencyFeed extends Feed {
   private ring: LatencyPoint[] = [];
   private start = 0;
-  private readonly subscribers = new Set<() => void>();
-  /** Bumped on every change, so a reader can tell whether it has seen the latest. */
-  revision = 0;
 
-  constructor(readonly capacity = 20_000) {}
+  constructor(readonly capacity = 20_000) {
+    super();
+  }
 
   push(points: readonly LatencyPoint[]): void {
     if (points.length === 0) return;
@@ -53,13 +53,4 @@ export class LatencyFeed {
 
   get size(): number { return this.ring.length; }
 
-  subscribe(fn: () => void): () => void {
-    this.subscribers.add(fn);
-    return () => { this.subscribers.delete(fn); };
-  }
-
-  private changed(): void {
-    this.revision++;
-    for (const fn of this.subscribers) fn();
-  }
 }

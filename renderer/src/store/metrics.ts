@@ -3,6 +3,7 @@
 // `metrics.get` when a listener is first seen. Each series is a ring of typed arrays with a cap,
 // so 100,000 latency points cost ~1.2 MB and an event costs no allocation. Views subscribe, read
 // on their own schedule and never re-render per event (DESIGN §5).
+import { Feed } from './feed';
 import type { HostEvent, Result } from '../../../electron/protocol/schema';
 import type { Slice } from './deps';
 
@@ -175,15 +176,14 @@ export interface ListenerSeries {
 const VERDICT_COLUMN: Record<FinalVerdictName, number> = { accept: 0, reject: 1, expire: 2, withdraw: 3, error: 4 };
 const ZEROS5 = [0, 0, 0, 0, 0];
 
-export class MetricsFeed {
+export class MetricsFeed extends Feed {
   private readonly byListener = new Map<number, ListenerSeries>();
-  private readonly subscribers = new Set<() => void>();
   private readonly one = new Float64Array(1);
   private readonly three = new Float64Array(3);
-  /** Bumped on every change, so a reader can tell whether it has seen the latest. */
-  revision = 0;
 
-  constructor(readonly caps: MetricCaps = METRIC_CAPS) {}
+  constructor(readonly caps: MetricCaps = METRIC_CAPS) {
+    super();
+  }
 
   of(listener: number): ListenerSeries | undefined { return this.byListener.get(listener); }
 
@@ -273,15 +273,6 @@ export class MetricsFeed {
     this.changed();
   }
 
-  subscribe(fn: () => void): () => void {
-    this.subscribers.add(fn);
-    return () => { this.subscribers.delete(fn); };
-  }
-
-  private changed(): void {
-    this.revision++;
-    for (const fn of this.subscribers) fn();
-  }
 }
 
 function countVerdict(ring: TimeRing, t: number, column: number): void {
