@@ -1,13 +1,14 @@
 // The decisions log: every final decision (the last 10,000), newest first, filtered by verdict and
 // by who decided. Clicking one, or moving to it with the arrow keys, opens it in the inspector.
-import { useCallback, useMemo, useRef, useState, type KeyboardEvent } from 'react';
-import { useVirtualizer } from '@tanstack/react-virtual';
+import { useMemo, useState, type KeyboardEvent } from 'react';
+import { useVirtualRows } from './useVirtualRows';
 import { useWorkbench } from '../context';
 import { useThrottledWorkbench } from '../useThrottledWorkbench';
 import { DECISIONS_KEPT, type DecisionEntry, type WorkbenchState } from '../store';
 import { endpoint, hostTime, micros } from '../format';
 
 const ROW = 26;
+const keyOfDecision = (d: DecisionEntry): string => `${d.listener}:${d.id}:${d.t}`;
 const VERDICTS = ['accept', 'reject', 'expire', 'withdraw', 'error'] as const;
 const DECIDERS = ['script', 'person', 'fallback', 'default', 'system'] as const;
 
@@ -23,7 +24,6 @@ export function DecisionsLog() {
   const inspect = useWorkbench((s) => s.inspect);
   const [verdict, setVerdict] = useState<'all' | DecisionEntry['verdict']>('all');
   const [by, setBy] = useState<'all' | DecisionEntry['by']>('all');
-  const parentRef = useRef<HTMLDivElement>(null);
 
   const rows = useMemo(() => {
     const out: DecisionEntry[] = [];
@@ -34,15 +34,7 @@ export function DecisionsLog() {
     return out;
   }, [decisions, verdict, by]);
 
-  // Stable until the rows change: a new key function makes the virtualiser measure every row again.
-  const getItemKey = useCallback((i: number) => `${rows[i]!.listener}:${rows[i]!.id}:${rows[i]!.t}`, [rows]);
-  const virtualizer = useVirtualizer({
-    count: rows.length,
-    getScrollElement: () => parentRef.current,
-    estimateSize: () => ROW,
-    overscan: 10,
-    getItemKey,
-  });
+  const { parentRef, virtualizer } = useVirtualRows(rows, keyOfDecision, ROW);
 
   // Keyboard: the log takes focus; arrows (Page, Home, End) move to another decision and open it.
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>): void => {

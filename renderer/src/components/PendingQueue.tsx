@@ -3,7 +3,7 @@
 // rows — buttons, or A / R / D with the arrow keys to move — in one `decide` call. In the winsock
 // discipline the head of the queue blocks everyone behind it; the view says so.
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent } from 'react';
-import { useVirtualizer } from '@tanstack/react-virtual';
+import { useVirtualRows } from './useVirtualRows';
 import type { ListenerState, PendingRequest } from '../../../electron/protocol/schema';
 import { useWorkbench } from '../context';
 import { useThrottledWorkbench } from '../useThrottledWorkbench';
@@ -11,6 +11,7 @@ import { requestKey, type DecideFailure, type RequestKey, type Verdict, type Wor
 import { byteCount, duration, endpoint, utf8ToBase64 } from '../format';
 
 export const ROW_HEIGHT = 28;
+const keyOfRow = (r: PendingRequest): string => requestKey(r.listener, r.id);
 
 type SortColumn = 'arrival' | 'caller' | 'age' | 'attempts' | 'data' | 'state';
 type StateFilter = 'all' | PendingRequest['state'];
@@ -79,7 +80,6 @@ export function PendingQueue() {
   const [group, setGroup] = useState('');
   const [failures, setFailures] = useState<DecideFailure[]>([]);
   const [inputError, setInputError] = useState<string | null>(null);
-  const parentRef = useRef<HTMLDivElement>(null);
   const lastCursorIndex = useRef(0);
 
   const rows = useMemo(() => {
@@ -99,16 +99,7 @@ export function PendingQueue() {
   const heads = useMemo(() => headsOfLine(pending, listeners), [pending, listeners]);
   const headKeys = useMemo(() => new Set([...heads.values()].map((r) => requestKey(r.listener, r.id))), [heads]);
 
-  // Stable until the rows change: the virtualiser measures every row again when the key function
-  // is a new one, which on each scroll frame would cost O(rows) with 10,000 of them.
-  const getItemKey = useCallback((i: number) => order[i] ?? i, [order]);
-  const virtualizer = useVirtualizer({
-    count: rows.length,
-    getScrollElement: () => parentRef.current,
-    estimateSize: () => ROW_HEIGHT,
-    overscan: 12,
-    getItemKey,
-  });
+  const { parentRef, virtualizer } = useVirtualRows(rows, keyOfRow, ROW_HEIGHT, 12);
 
   // The cursor's request was decided: move to the row that took its place, so A, A, A works
   // through the queue. (A row only filtered out keeps the cursor and the selection.)

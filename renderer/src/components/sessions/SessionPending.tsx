@@ -1,13 +1,14 @@
 // The recorded pending queue at the timeline position: read-only (nothing can be decided in a
 // recording), virtualised like the live queue, the same columns. A click shows the request in
 // the Sessions view's inspector.
-import { useCallback, useMemo, useRef } from 'react';
-import { useVirtualizer } from '@tanstack/react-virtual';
+import { useMemo } from 'react';
+import { useVirtualRows } from '../useVirtualRows';
 import type { PendingRequest } from '../../../../electron/protocol/schema';
 import { useWorkbench } from '../../context';
 import { byteCount, duration, endpoint } from '../../format';
 
 const ROW = 28;
+const keyOfRequest = (r: PendingRequest): string => `${r.listener}:${r.id}`;
 const STATE_LABEL: Record<PendingRequest['state'], string> = {
   'awaiting-person': 'awaiting a person',
   deferred: 'deferred by script',
@@ -21,19 +22,11 @@ export function SessionPending() {
   const inspected = useWorkbench((s) => s.sessionInspected);
   const inspect = useWorkbench((s) => s.inspectSessionRequest);
   const multi = useWorkbench((s) => (s.session?.listeners.length ?? 0) > 1);
-  const parentRef = useRef<HTMLDivElement>(null);
   const rows = useMemo(
     () => [...(state?.pending ?? [])].sort((a, b) => a.firstOfferT - b.firstOfferT || a.listener - b.listener || a.id - b.id),
     [state],
   );
-  const getItemKey = useCallback((i: number) => `${rows[i]!.listener}:${rows[i]!.id}`, [rows]);
-  const virtualizer = useVirtualizer({
-    count: rows.length,
-    getScrollElement: () => parentRef.current,
-    estimateSize: () => ROW,
-    overscan: 10,
-    getItemKey,
-  });
+  const { parentRef, virtualizer } = useVirtualRows(rows, keyOfRequest, ROW);
   // Ages are as of the state shown (which may trail the slider for a moment).
   const at = state?.t ?? t ?? 0;
 

@@ -2,8 +2,8 @@
 // the script in the editor, a live listener's running script, or a template. Progress while it
 // runs; then the summary (same / changed / unfinished / script errors) and every request whose
 // final verdict changed, recorded → now. A click on one shows the recorded request.
-import { useCallback, useMemo, useRef, useState } from 'react';
-import { useVirtualizer } from '@tanstack/react-virtual';
+import { useMemo, useRef, useState } from 'react';
+import { useVirtualRows } from '../useVirtualRows';
 import { useWorkbench, useWorkbenchContext } from '../../context';
 import { plainError } from '../../store/deps';
 import type { RequestResult } from '../../store/sessions';
@@ -11,6 +11,7 @@ import { SCRIPT_TEMPLATES } from '../../templates';
 import { endpoint } from '../../format';
 
 const ROW = 26;
+const keyOfResult = (r: RequestResult): string => `${r.listener}:${r.id}`;
 
 function outcomeText(o: RequestResult['now'] | null): string {
   return o ? `${o.verdict} (${o.by})` : 'not decided';
@@ -28,23 +29,14 @@ export function WhatIfPanel() {
   const inspected = useWorkbench((s) => s.sessionInspected);
   const [choice, setChoice] = useState('editor');
   const [error, setError] = useState<string | null>(null);
-  const parentRef = useRef<HTMLDivElement>(null);
-
   const withScripts = Object.values(listeners).filter((l) => l.script !== null).sort((a, b) => a.id - b.id);
   const templates = SCRIPT_TEMPLATES.filter((t) => t.source !== null);
   // The editor is the default; without one (no listener yet) the first template is.
   const effective = choice === 'editor' && !editor ? `template:${templates[0]!.id}` : choice;
 
   const rows = useMemo(() => whatIf?.changed ?? [], [whatIf?.changed]);
-  // Stable until the rows change: a new key function makes the virtualiser measure every row again.
-  const getItemKey = useCallback((i: number) => `${rows[i]!.listener}:${rows[i]!.id}`, [rows]);
-  const virtualizer = useVirtualizer({
-    count: rows.length,
-    getScrollElement: () => parentRef.current,
-    estimateSize: () => ROW,
-    overscan: 10,
-    getItemKey,
-  });
+  const { parentRef, virtualizer } = useVirtualRows(rows, keyOfResult, ROW);
+
 
   const running = whatIf !== null && (whatIf.state === 'starting' || whatIf.state === 'running');
   // While a listener's script is asked for (before the run starts): no second start. Once started,
