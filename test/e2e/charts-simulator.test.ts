@@ -6,39 +6,16 @@
 // Chromium missing: skipped on a developer machine, a failure with CI=true. AW_SCREENSHOTS=1 saves
 // screenshots of both views to docs/screenshots/.
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { killStrayClis, type Running } from '../helpers/cli';
-import { SCREENSHOTS, ci, launchChromium, missingChromium, openWorkbenchPage, startServe, stopServe, until } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { SCREENSHOTS, browserSuite, ci, createListenerInForm, missingChromium, until } from './helpers';
 
 describe.skipIf(missingChromium && !ci)('simulator and charts in Chromium against `serve`', () => {
-  let serve: Running | undefined;
-  let url = '';
-  let browser: Browser | undefined;
-  const problems: string[] = [];
-
-  beforeAll(async () => {
-    ({ serve, url } = await startServe());
-    browser = await launchChromium();
-  }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await stopServe(serve);
-    killStrayClis();
-  });
+  const { problems, open } = browserSuite();
 
   it('simulate against a listener from the UI: progress, outcome table, charts drawn, a cancel', async () => {
-    const page = await openWorkbenchPage(browser!, url, problems, { width: 1400, height: 1000 });
+    const page = await open({ width: 1400, height: 1000 });
 
-    await page.getByRole('button', { name: 'New listener' }).click();
-    const newListener = page.getByRole('form', { name: 'New listener' });
-    await newListener.getByLabel('Discipline').selectOption('held');
-    await newListener.getByLabel('Condition script').selectOption('accept');
-    await newListener.getByRole('button', { name: 'Create' }).click();
-    const row = page.getByTestId('listener-1');
-    await row.locator('.badge.state-running').waitFor();
-    const port = Number(/127\.0\.0\.1:(\d+)/.exec((await row.textContent()) ?? '')?.[1]);
+    const port = await createListenerInForm(page, 1, { select: { Discipline: 'held', 'Condition script': 'accept' } });
 
     // The Simulator view: the running listener is the target already.
     await page.getByRole('tab', { name: 'Simulator' }).click();

@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startCli, type Running } from '../helpers/cli';
+import { afterAll, beforeAll } from 'vitest';
+import { killStrayClis, startCli, type Running } from '../helpers/cli';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const CHROMIUM = process.env.AW_CHROMIUM ?? '/usr/bin/chromium';
@@ -101,4 +102,50 @@ export function caller(port: number, greeting: string, afterMs = 0) {
     socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'reset' : 'error'));
   });
   return { socket, ended, received: () => received, localPort: () => localPort };
+}
+
+/**
+ * The hooks every browser suite uses: `serve` (its host working in `cwd` when given) and Chromium
+ * started once for the suite, and afterwards the callers it made closed and everything stopped.
+ * What the page logs as an error lands in `problems`.
+ */
+export function browserSuite(cwd?: string) {
+  let serve: Running | undefined;
+  let url = '';
+  let browser: Browser | undefined;
+  const callers: Array<ReturnType<typeof caller>> = [];
+  const problems: string[] = [];
+  beforeAll(async () => {
+    ({ serve, url } = await startServe(cwd));
+    browser = await launchChromium();
+  }, 120_000);
+  afterAll(async () => {
+    for (const c of callers) c.socket.destroy();
+    await browser?.close();
+    await stopServe(serve);
+    killStrayClis();
+  });
+  return {
+    callers,
+    problems,
+    /** A page on the workbench, connected to the host. */
+    open: (viewport?: { width: number; height: number }): Promise<Page> => openWorkbenchPage(browser!, url, problems, viewport),
+  };
+}
+
+/**
+ * Creates a listener through the New listener form — `select` and `fill` name fields by their
+ * labels — waits until its row (`listener-N`) says it runs, and resolves with its port.
+ */
+export async function createListenerInForm(page: Page, id: number, fields: { select?: Record<string, string>; fill?: Record<string, string> }): Promise<number> {
+  await page.getByRole('button', { name: 'New listener' }).click();
+  const form = page.getByRole('form', { name: 'New listener' });
+  for (const [label, value] of Object.entries(fields.select ?? {})) await form.getByLabel(label).selectOption(value);
+  for (const [label, value] of Object.entries(fields.fill ?? {})) await form.getByLabel(label).fill(value);
+  await form.getByRole('button', { name: 'Create' }).click();
+  const row = page.getByTestId(`listener-${id}`);
+  await row.locator('.badge.state-running').waitFor();
+  const port = Number(/127\.0\.0\.1:(\d+)/.exec((await row.textContent()) ?? '')?.[1]);
+  if (!(port > 0)) throw new Error(`listener ${id} shows no bound port`);
+  return port;
 }

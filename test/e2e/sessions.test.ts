@@ -8,50 +8,23 @@
 // screenshots of the Sessions view to docs/screenshots/.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { killStrayClis, type Running } from '../helpers/cli';
+import { describe, expect, it } from 'vitest';
 import { scratchDir } from '../helpers/scratch';
-import { SCREENSHOTS, caller, ci, launchChromium, missingChromium, openWorkbenchPage, startServe, stopServe, until } from './helpers';
+import { SCREENSHOTS, browserSuite, caller, ci, createListenerInForm, missingChromium, until } from './helpers';
 
 const dir = scratchDir('aw-e2e-sessions-');
 
 interface RecordedOffer { type: 'offer'; t: number; id: number; caller: { port: number }; verdict: string }
 
 describe.skipIf(missingChromium && !ci)('recording and the Sessions view in Chromium against `serve`', () => {
-  let serve: Running;
-  let url = '';
-  let browser: Browser;
-  const callers: Array<ReturnType<typeof caller>> = [];
-  const problems: string[] = [];
-
-  beforeAll(async () => {
-    // In the scratch directory: the host child works there, and a relative recording path lands there.
-    ({ serve, url } = await startServe(dir));
-    browser = await launchChromium();
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const c of callers) c.socket.destroy();
-    await browser?.close();
-    await stopServe(serve);
-    killStrayClis();
-  });
+  // In the scratch directory: the host child works there, and a relative recording path lands there.
+  const { callers, problems, open } = browserSuite(dir);
 
   it('record real callers, open the recording, scrub it, re-evaluate it with the editor\'s script, export CSV', async () => {
-    const page = await openWorkbenchPage(browser, url, problems, { width: 1500, height: 1000 });
+    const page = await open({ width: 1500, height: 1000 });
 
     // A listener through the form: held discipline, the "wait for caller data" template.
-    await page.getByRole('button', { name: 'New listener' }).click();
-    const form = page.getByRole('form', { name: 'New listener' });
-    await form.getByLabel('Discipline').selectOption('held');
-    await form.getByLabel('Re-offer (ms)').fill('50');
-    await form.getByLabel('Condition script').selectOption('wait-for-data');
-    await form.getByRole('button', { name: 'Create' }).click();
-    const row = page.getByTestId('listener-1');
-    await row.locator('.badge.state-running').waitFor();
-    const port = Number(/127\.0\.0\.1:(\d+)/.exec((await row.textContent()) ?? '')?.[1]);
-    expect(port).toBeGreaterThan(0);
+    const port = await createListenerInForm(page, 1, { select: { Discipline: 'held', 'Condition script': 'wait-for-data' }, fill: { 'Re-offer (ms)': '50' } });
 
     // Record to the default file the browser offers (a relative path: the host's working directory).
     const recording = page.getByTestId('recording');

@@ -6,48 +6,19 @@
 // Chromium missing: skipped on a developer machine, a failure with CI=true (install it with
 // scripts/system-deps.sh). AW_SCREENSHOTS=1 saves screenshots of the main view to docs/screenshots/.
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { killStrayClis, type Running } from '../helpers/cli';
-import { SCREENSHOTS, caller, ci, launchChromium, missingChromium, openWorkbenchPage, startServe, stopServe, until } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { SCREENSHOTS, browserSuite, caller, ci, createListenerInForm, missingChromium, until } from './helpers';
 
 describe.skipIf(missingChromium && !ci)('workbench in Chromium against `serve`', () => {
-  let serve: Running;
-  let url = '';
-  let browser: Browser;
-  const callers: Array<ReturnType<typeof caller>> = [];
-  const problems: string[] = [];
-
-  beforeAll(async () => {
-    ({ serve, url } = await startServe());
-    browser = await launchChromium();
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const c of callers) c.socket.destroy();
-    await browser?.close();
-    await stopServe(serve);
-    killStrayClis();
-  });
-
-  const openPage = (): Promise<Page> => openWorkbenchPage(browser, url, problems);
+  const { callers, problems, open } = browserSuite();
 
   it('create a listener with an ask script; decide one request by keyboard and one by click', async () => {
-    const page = await openPage();
+    const page = await open();
     await expect(page.getByTestId('backend').textContent()).resolves.toMatch(/Backend: POSIX emulation|Backend: Winsock/);
 
     // A listener through the form: winsock discipline, an "ask" script, and TCP_DEFER_ACCEPT so
     // the caller's first bytes are there on the first offer.
-    await page.getByRole('button', { name: 'New listener' }).click();
-    const form = page.getByRole('form', { name: 'New listener' });
-    await form.getByLabel('Discipline').selectOption('winsock');
-    await form.getByLabel('Defer-accept (s)').fill('1');
-    await form.getByLabel('Condition script').selectOption('ask');
-    await form.getByRole('button', { name: 'Create' }).click();
-    const row = page.getByTestId('listener-1');
-    await row.locator('.badge.state-running').waitFor();
-    const port = Number(/127\.0\.0\.1:(\d+)/.exec((await row.textContent()) ?? '')?.[1]);
-    expect(port).toBeGreaterThan(0);
+    const port = await createListenerInForm(page, 1, { select: { Discipline: 'winsock', 'Condition script': 'ask' }, fill: { 'Defer-accept (s)': '1' } });
 
     // Two real callers. In the winsock discipline the first one holds the head of the queue and
     // the second waits behind it in the kernel backlog.
