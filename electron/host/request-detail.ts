@@ -5,7 +5,11 @@
 import type { RequestDetail } from '../protocol/schema';
 import type { DecisionEvent, OfferEvent } from './session/events';
 
-/** Offers kept per request: the first ones, and the latest ones. */
+/**
+ * Offers kept per request: the first ones, and at least the latest OFFERS_KEPT_LAST. The latest
+ * ones are trimmed back to that many once there are twice as many, so a request re-offered every
+ * few ms costs one copy per OFFERS_KEPT_LAST offers, not one per offer.
+ */
 export const OFFERS_KEPT_FIRST = 10;
 export const OFFERS_KEPT_LAST = 500;
 
@@ -25,9 +29,9 @@ export function addOffer(r: RequestDetail, e: OfferFields, t: number): void {
   r.callerData = e.callerData;
   r.callerDataSource = e.callerDataSource;
   r.sqos = e.sqos;
-  if (r.offers.length >= OFFERS_KEPT_FIRST + OFFERS_KEPT_LAST) {
-    r.offers.splice(OFFERS_KEPT_FIRST, 1);
-    r.offersOmitted = (r.offersOmitted ?? 0) + 1;
+  if (r.offers.length >= OFFERS_KEPT_FIRST + 2 * OFFERS_KEPT_LAST) {
+    r.offers.splice(OFFERS_KEPT_FIRST, OFFERS_KEPT_LAST);
+    r.offersOmitted = (r.offersOmitted ?? 0) + OFFERS_KEPT_LAST;
   }
   r.offers.push({
     t, attempt: e.attempt, verdict: e.verdict, by: e.by, ask: e.ask ?? false, conditionUs: e.conditionUs, scriptVersion: e.scriptVersion,
